@@ -1,0 +1,68 @@
+# pvdispl — the only entry point. Every CI step is a target you can run here.
+#
+#   make test            host unit tests + plain-QEMU boot test + every real-Xen scenario
+#   make check           rustfmt + clippy (-D warnings) for the host crates and the kernel target
+#   make kernel          the PVH unikernel ELF (target/x86_64-unknown-none/release/pvdispl)
+#   make qemu-test       tier 2: plain QEMU PVH boot of the kernel
+#   make xen-test        tier 3: real Xen 4.17 + dom0 in QEMU; SCENARIO=<name> runs one
+#   make run             boot a demo on real Xen in QEMU (DEMO=<scene>)
+
+SHELL      := /bin/bash
+CARGO      ?= cargo
+KTARGET    := x86_64-unknown-none
+KERNEL     := target/$(KTARGET)/release/pvdispl
+BACKEND    := target/release/pvdispl-backend
+HARNESS    := target/release/pvdispl-harness
+CACHE_DIR  ?= cache
+OUT_DIR    ?= out
+SCENARIO   ?=
+DEMO       ?= plasma
+
+.PHONY: all test unit-test check fmt clippy kernel target-setup qemu-test xen-test run backend harness clean
+
+all: kernel backend harness
+
+target-setup:
+	@rustup target list --installed | grep -qx $(KTARGET) || rustup target add $(KTARGET)
+
+# ---- host tier ------------------------------------------------------------
+unit-test:
+	$(CARGO) test --workspace --exclude pvdispl-kernel --exclude pvdispl-boot
+
+# ---- style ------------------------------------------------------------------
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy: target-setup
+	$(CARGO) clippy --workspace --exclude pvdispl-kernel --exclude pvdispl-boot --all-targets -- -D warnings
+	$(CARGO) clippy -p pvdispl-kernel --target $(KTARGET) -- -D warnings
+
+check: fmt clippy
+
+# ---- kernel -------------------------------------------------------------------
+kernel: target-setup
+	$(CARGO) build -p pvdispl-kernel --release --target $(KTARGET)
+
+# ---- plain QEMU (tier 2) ---------------------------------------------------
+qemu-test: kernel
+	@echo "qemu-test: not implemented yet" >&2; exit 1
+
+# ---- dom0 pieces and the real-Xen harness (tier 3) -----------------------------
+backend:
+	$(CARGO) build -p pvdispl-backend --release
+
+harness:
+	$(CARGO) build -p pvdispl-harness --release
+
+xen-test: kernel backend harness
+	$(HARNESS) run --cache $(CACHE_DIR) --out $(OUT_DIR)/xen-test $(if $(SCENARIO),--scenario $(SCENARIO),--all)
+
+run: kernel backend harness
+	@echo "run: not implemented yet" >&2; exit 1
+
+# ---- everything CI runs ------------------------------------------------------
+test: unit-test qemu-test xen-test
+
+clean:
+	$(CARGO) clean
+	rm -rf $(OUT_DIR)

@@ -1,0 +1,2 @@
+//! PVH entry: ELF notes, 32-bit entry, identity page tables, long mode.
+#![no_std]

@@ -1,0 +1,4 @@
+//! Xen PVH guest core: ABI mirrors, xenstore codec, rings, grants, events.
+//!
+//! Pure protocol logic is host-tested; hypercalls live behind small traits.
+#![cfg_attr(not(test), no_std)]
