@@ -10,9 +10,10 @@
 SHELL      := /bin/bash
 CARGO      ?= cargo
 KTARGET    := x86_64-unknown-none
-KERNEL     := target/$(KTARGET)/release/pvdispl
-BACKEND    := target/release/pvdispl-backend
-HARNESS    := target/release/pvdispl-harness
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+KERNEL     := $(TARGET_DIR)/$(KTARGET)/release/pvdispl
+BACKEND    := $(TARGET_DIR)/release/pvdispl-backend
+HARNESS    := $(TARGET_DIR)/release/pvdispl-harness
 CACHE_DIR  ?= cache
 OUT_DIR    ?= out
 SCENARIO   ?=

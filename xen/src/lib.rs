@@ -2,3 +2,6 @@
 //!
 //! Pure protocol logic is host-tested; hypercalls live behind small traits.
 #![cfg_attr(not(test), no_std)]
+
+pub mod platform;
+pub mod types;
