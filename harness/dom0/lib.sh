@@ -1,0 +1,119 @@
+# lib.sh: functions for scenario.sh (sourced by busybox ash in dom0; see harness/README.md).
+# Contract with the host: `@@harness milestone NAME ...` lines are timestamped, and the verdict
+# recorded by `result` is printed by /init as `Test result: STATUS REASON` after log collection.
+
+log() {
+    echo "[scenario] $*"
+}
+
+milestone() {
+    echo "@@harness milestone $*"
+}
+
+# result STATUS REASON...: record the verdict (first call wins) and end the scenario.
+result() {
+    status=$1
+    shift
+    case "$status" in
+        SUCCESS | FAILURE | ERROR) ;;
+        *)
+            set -- "result called with bad status '$status': $*"
+            status=ERROR
+            ;;
+    esac
+    if [ ! -s /run/harness/verdict ]; then
+        echo "$status $*" >/run/harness/verdict
+    fi
+    log "result: $status $*"
+    exit 0
+}
+
+fail_if_missing() {
+    [ -e "$1" ] || result ERROR "missing $1 ($2)"
+}
+
+# expect_in_file FILE TEXT WHAT
+expect_in_file() {
+    if ! grep -qF -- "$2" "$1" 2>/dev/null; then
+        result FAILURE "$3: '$2' not in $1"
+    fi
+}
+
+# wait_for SECONDS CMD [ARGS...]: 0 once CMD succeeds, 1 after SECONDS.
+wait_for() {
+    _limit=$(($1 * 5))
+    shift
+    _n=0
+    while ! "$@" >/dev/null 2>&1; do
+        _n=$((_n + 1))
+        [ "$_n" -ge "$_limit" ] && return 1
+        sleep 0.2
+    done
+    return 0
+}
+
+_xs_is() {
+    [ "$(xenstore-read "$1" 2>/dev/null)" = "$2" ]
+}
+
+# xs_wait SECONDS PATH VALUE
+xs_wait() {
+    wait_for "$1" _xs_is "$2" "$3"
+}
+
+# start_daemon NAME CMD [ARGS...]
+start_daemon() {
+    _name=$1
+    shift
+    "$@" >"/out/$_name.log" 2>&1 </dev/null &
+    echo $! >"/run/harness/daemon.$_name.pid"
+    milestone daemon_started "$_name" "pid=$!"
+}
+
+# The value of `name = "..."` in an xl config.
+_cfg_name() {
+    sed -n 's/^[[:space:]]*name[[:space:]]*=[[:space:]]*["'\'']\([^"'\'']*\)["'\''].*/\1/p' "$1" | head -n 1
+}
+
+guest_console() {
+    echo "/var/log/xen/console/guest-$1.log"
+}
+
+save_console() {
+    cp "$(guest_console "$1")" "/out/console-$1.log" 2>/dev/null || true
+}
+
+# guest_start CFG: sets GUEST.
+guest_start() {
+    fail_if_missing "$1" "xl config"
+    GUEST=$(_cfg_name "$1")
+    [ -n "$GUEST" ] || result ERROR "$1 has no name = \"...\" line"
+    if ! xl create "$1" >"/out/xl-create-$GUEST.log" 2>&1; then
+        cat "/out/xl-create-$GUEST.log"
+        result ERROR "xl create $1 failed (see xl-create-$GUEST.log)"
+    fi
+    milestone guest_created "$GUEST" "domid=$(xl domid "$GUEST" 2>/dev/null)"
+}
+
+# guest_wait NAME SECONDS: 0 when the domain is gone, 1 on timeout (then it is destroyed).
+guest_wait() {
+    if wait_for "$2" _guest_gone "$1"; then
+        milestone guest_gone "$1"
+        save_console "$1"
+        return 0
+    fi
+    log "guest $1 still running after $2 s: destroying it"
+    save_console "$1"
+    xl destroy "$1" >/dev/null 2>&1
+    return 1
+}
+
+_guest_gone() {
+    ! xl domid "$1" >/dev/null 2>&1
+}
+
+# run_guest CFG SECONDS
+run_guest() {
+    guest_start "$1"
+    guest_wait "$GUEST" "$2" || result FAILURE "guest $GUEST still running after $2 s"
+}
