@@ -3,5 +3,8 @@
 //! Pure protocol logic is host-tested; hypercalls live behind small traits.
 #![cfg_attr(not(test), no_std)]
 
+extern crate alloc;
+
+pub mod abi;
 pub mod platform;
 pub mod types;

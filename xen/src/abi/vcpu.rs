@@ -1,0 +1,22 @@
+//! vCPU operations used by a PVH guest (`xen/include/public/vcpu.h`).
+
+use core::mem::size_of;
+
+/// `VCPUOP_set_singleshot_timer`: arm a one-shot timer (`VIRQ_TIMER`).
+pub const VCPUOP_SET_SINGLESHOT_TIMER: u32 = 8;
+/// `VCPUOP_stop_singleshot_timer`.
+pub const VCPUOP_STOP_SINGLESHOT_TIMER: u32 = 9;
+/// `VCPU_SSHOTTMR_future`: fail with `-ETIME` if the deadline already passed.
+pub const VCPU_SSHOTTMR_FUTURE: u32 = 1 << 0;
+
+/// `struct vcpu_set_singleshot_timer`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VcpuSetSingleshotTimer {
+    /// Absolute system time (pvclock ns).
+    pub timeout_abs_ns: u64,
+    /// `VCPU_SSHOTTMR_*`.
+    pub flags: u32,
+}
+
+const _: () = assert!(size_of::<VcpuSetSingleshotTimer>() == 16);
