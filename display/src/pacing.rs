@@ -1,0 +1,162 @@
+//! Absolute-deadline frame pacing: deadline k = t0 + k * 1e9 / rate, no drift.
+//!
+//! The frontend, not the backend, decides when frames are shown: each
+//! connector flips on a fixed schedule of absolute deadlines computed from the
+//! clock reading `t0` at which it started. Deadlines are computed from the frame
+//! index with exact integer arithmetic (`t0 + round(k * 1e9 / rate)`; at 60 Hz
+//! `k = 1` is 16 666 667 ns), never by adding a rounded period to the previous
+//! deadline, so they cannot drift. A deadline that cannot be met (no buffer is
+//! ready, or the caller woke up too late) is skipped and counted; the schedule
+//! itself never shifts.
+//!
+//! [`Pacer`] is pure: the caller passes `now` and whether a frame is ready, and
+//! gets a [`PaceDecision`].
+
+/// Nanoseconds per second.
+const NS_PER_S: u128 = 1_000_000_000;
+
+/// Default refresh rate.
+pub const DEFAULT_RATE_HZ: u32 = 60;
+
+/// Highest refresh rate accepted.
+pub const MAX_RATE_HZ: u32 = 1000;
+
+/// What to do at a given time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaceDecision {
+    /// Show the next frame now; it is for deadline `index`.
+    Flip {
+        /// The deadline index being served.
+        index: u64,
+    },
+    /// Nothing to do before this absolute time.
+    WaitUntil(u64),
+}
+
+/// A fixed-rate schedule of absolute deadlines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pacer {
+    t0_ns: u64,
+    rate_hz: u32,
+    /// A deadline may still be served this long after it passed (wake-up latency).
+    slack_ns: u64,
+    /// The next deadline index not yet served or skipped.
+    next_index: u64,
+    /// Deadlines skipped so far.
+    skipped: u64,
+}
+
+impl Pacer {
+    /// A schedule starting at `t0_ns` (deadline 0 = `t0_ns`) at `rate_hz`
+    /// (1..=[`MAX_RATE_HZ`]). A deadline may be served up to half a period late.
+    pub fn try_new(t0_ns: u64, rate_hz: u32) -> Option<Pacer> {
+        if !(1..=MAX_RATE_HZ).contains(&rate_hz) {
+            return None;
+        }
+        let mut p = Pacer {
+            t0_ns,
+            rate_hz,
+            slack_ns: 0,
+            next_index: 0,
+            skipped: 0,
+        };
+        p.slack_ns = p.deadline_ns(1).saturating_sub(t0_ns) / 2;
+        Some(p)
+    }
+
+    /// The absolute time of deadline `index` (saturating at `u64::MAX`).
+    pub fn deadline_ns(&self, index: u64) -> u64 {
+        let rate = u128::from(self.rate_hz);
+        let offset = (u128::from(index) * NS_PER_S + rate / 2) / rate;
+        u64::try_from(u128::from(self.t0_ns) + offset).unwrap_or(u64::MAX)
+    }
+
+    /// Refresh rate.
+    pub fn rate_hz(&self) -> u32 {
+        self.rate_hz
+    }
+
+    /// Deadlines skipped so far (late frames).
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// The next deadline index not yet served or skipped.
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
+    /// Decide at `now_ns` whether to flip. `is_ready` says a rendered frame is
+    /// waiting and the previous flip has completed. Every deadline that has
+    /// passed without being served (not ready at it, or `now_ns` more than the
+    /// slack past it) is skipped and counted. On [`PaceDecision::Flip`] the
+    /// deadline counts as served.
+    pub fn decide(&mut self, now_ns: u64, is_ready: bool) -> PaceDecision {
+        loop {
+            let deadline = self.deadline_ns(self.next_index);
+            if now_ns < deadline {
+                return PaceDecision::WaitUntil(deadline);
+            }
+            let index = self.next_index;
+            self.next_index += 1;
+            if is_ready && now_ns - deadline <= self.slack_ns {
+                return PaceDecision::Flip { index };
+            }
+            self.skipped += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_are_absolute_and_do_not_drift() {
+        let p = Pacer::try_new(1_000, 60).unwrap();
+        assert_eq!(p.deadline_ns(0), 1_000);
+        assert_eq!(p.deadline_ns(1), 1_000 + 16_666_667);
+        assert_eq!(p.deadline_ns(2), 1_000 + 33_333_333);
+        assert_eq!(p.deadline_ns(60), 1_000 + 1_000_000_000);
+        assert_eq!(
+            p.deadline_ns(600 * 60 * 60),
+            1_000 + 600 * 60 * 1_000_000_000
+        );
+        let p = Pacer::try_new(0, 144).unwrap();
+        assert_eq!(p.deadline_ns(144_000), 1_000_000_000_000);
+        assert_eq!(p.deadline_ns(u64::MAX), u64::MAX);
+        assert!(Pacer::try_new(0, 0).is_none());
+        assert!(Pacer::try_new(0, MAX_RATE_HZ + 1).is_none());
+    }
+
+    #[test]
+    fn flips_on_time_and_skips_late_frames() {
+        let mut p = Pacer::try_new(0, 60).unwrap();
+        assert_eq!(p.decide(0, true), PaceDecision::Flip { index: 0 });
+        assert_eq!(p.decide(1, true), PaceDecision::WaitUntil(16_666_667));
+        // Woken 2 ms late: still served.
+        assert_eq!(p.decide(18_666_667, true), PaceDecision::Flip { index: 1 });
+        // Not ready at deadline 2: skipped, wait for 3.
+        assert_eq!(
+            p.decide(33_333_333, false),
+            PaceDecision::WaitUntil(50_000_000)
+        );
+        assert_eq!(p.skipped(), 1);
+        // Woken 12 ms after deadline 3 (more than half a period): skipped too.
+        assert_eq!(
+            p.decide(62_000_000, true),
+            PaceDecision::WaitUntil(66_666_667)
+        );
+        assert_eq!(p.skipped(), 2);
+        // Asleep for a second: every passed deadline counts, the schedule holds.
+        assert_eq!(
+            p.decide(1_070_000_000, true),
+            PaceDecision::Flip { index: 64 }
+        );
+        assert_eq!(p.skipped(), 2 + 60);
+        assert_eq!(
+            p.decide(1_070_000_000, true),
+            PaceDecision::WaitUntil(1_083_333_333)
+        );
+    }
+}

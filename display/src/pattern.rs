@@ -1,0 +1,86 @@
+//! A built-in test pattern that changes every frame, predictable on the host.
+//!
+//! Until a demo scene is plugged in, the frontend shows this pattern. Each
+//! pixel is a pure function of the frame number, the resolution and its
+//! position, so the backend's checksum of flip `n` can be recomputed on the
+//! host by rendering [`TestPattern`] frame `n` at the same resolution. Pixel
+//! (0, 0) carries the low 24 bits of the frame number, so a captured frame names
+//! itself. The picture: a red/green gradient whose blue channel steps with the
+//! frame number, and a white vertical bar that moves 4 pixels per frame.
+
+use crate::framebuffer::Framebuffer;
+use crate::FrameSource;
+
+/// Width of the moving bar in pixels.
+const BAR_WIDTH: u32 = 16;
+/// Bar movement per frame in pixels.
+const BAR_STEP: u64 = 4;
+
+/// Fill one row `y` (of `width` pixels) of frame `frame` at `width`x`height`.
+pub fn pattern_row(frame: u64, width: u32, height: u32, y: u32, row: &mut [u32]) {
+    let green = (u64::from(y) * 255 / u64::from(height.max(1))) as u32;
+    let blue = (frame.wrapping_mul(3) & 0xff) as u32;
+    let bar_start = (frame.wrapping_mul(BAR_STEP) % u64::from(width.max(1))) as u32;
+    for (x, px) in (0u32..).zip(row.iter_mut().take(width as usize)) {
+        let red = (u64::from(x) * 255 / u64::from(width.max(1))) as u32;
+        let in_bar = x.wrapping_sub(bar_start) % width.max(1) < BAR_WIDTH;
+        *px = if in_bar {
+            0x00ff_ffff
+        } else {
+            (red << 16) | (green << 8) | blue
+        };
+    }
+    if y == 0 {
+        if let Some(first) = row.first_mut() {
+            *first = (frame & 0x00ff_ffff) as u32;
+        }
+    }
+}
+
+/// The pattern as a [`FrameSource`]: every connector shows it at its own
+/// resolution.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TestPattern;
+
+impl FrameSource for TestPattern {
+    fn render(&mut self, _connector: usize, frame: u64, fb: &mut Framebuffer<'_>) {
+        let (width, height) = (fb.width(), fb.height());
+        for y in 0..height {
+            if let Some(row) = fb.row_mut(y) {
+                pattern_row(frame, width, height, y, row);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn changes_every_frame_and_names_itself() {
+        let (w, h) = (64u32, 8u32);
+        let render = |n: u64| {
+            let mut px = vec![0u32; (w * h) as usize];
+            for y in 0..h {
+                let row = &mut px[(y * w) as usize..((y + 1) * w) as usize];
+                pattern_row(n, w, h, y, row);
+            }
+            px
+        };
+        let a = render(1);
+        let b = render(2);
+        assert_ne!(a, b);
+        assert_eq!(a, render(1));
+        assert_eq!(a[0], 1);
+        assert_eq!(render(0x1234567)[0], 0x234567);
+        // Bar of frame 1 starts at x = 4.
+        assert_eq!(a[4 + w as usize], 0x00ff_ffff);
+        assert_ne!(a[3 + w as usize], 0x00ff_ffff);
+        // Tiny and odd sizes do not panic.
+        let mut one = [0u32; 1];
+        pattern_row(5, 1, 1, 0, &mut one);
+        pattern_row(5, 3, 1, 0, &mut one);
+    }
+}
