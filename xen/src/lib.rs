@@ -7,4 +7,6 @@ extern crate alloc;
 
 pub mod abi;
 pub mod platform;
+pub mod shared_mem;
 pub mod types;
+pub mod xenstore;
