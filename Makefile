@@ -29,6 +29,7 @@ target-setup:
 # ---- host tier ------------------------------------------------------------
 unit-test:
 	$(CARGO) test --workspace --exclude pvdispl-kernel --exclude pvdispl-boot
+	$(CARGO) test -p pvdispl-kernel --lib
 
 # ---- style ------------------------------------------------------------------
 fmt:
@@ -36,6 +37,7 @@ fmt:
 
 clippy: target-setup
 	$(CARGO) clippy --workspace --exclude pvdispl-kernel --exclude pvdispl-boot --all-targets -- -D warnings
+	$(CARGO) clippy -p pvdispl-kernel --lib --tests -- -D warnings
 	$(CARGO) clippy -p pvdispl-kernel --target $(KTARGET) -- -D warnings
 
 check: fmt clippy
@@ -46,7 +48,7 @@ kernel: target-setup
 
 # ---- plain QEMU (tier 2) ---------------------------------------------------
 qemu-test: kernel
-	@echo "qemu-test: not implemented yet" >&2; exit 1
+	kernel/tests/qemu-test.sh $(KERNEL) $(OUT_DIR)/qemu-test
 
 # ---- dom0 pieces and the real-Xen harness (tier 3) -----------------------------
 backend:

@@ -1,8 +1,154 @@
 //! pvdispl: the Xen PVH displif frontend unikernel.
+//!
+//! `boot/` enters [`kmain`] in long mode with the start-info address. From
+//! there: log to port 0xE9, find Xen, read the PVH start info, plan memory
+//! (heap, page pool, mapping window), parse the command line, bring up the Xen
+//! core, then run what the command line asks for. Off Xen (plain QEMU) the
+//! kernel reports what it found and exits through isa-debug-exit.
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
+mod console;
+mod exit;
+mod memory;
+mod start_info;
+mod xen_core;
+
+use core::panic::PanicInfo;
+
+use log::LevelFilter;
+use pvdispl_kernel::cmdline::{self, LogLevel};
+use pvdispl_kernel::memplan::{self, Range};
+
+use crate::exit::Outcome;
+
+/// Rust entry, called by `boot/` on the boot stack with interrupts off.
+#[no_mangle]
+pub extern "C" fn kmain(start_info_paddr: u32) -> ! {
+    let kmain_tsc = xen::hv::shared_info::rdtsc();
+    console::init(LevelFilter::Info);
+    log::info!("pvdispl {} starting", env!("CARGO_PKG_VERSION"));
+
+    let leaves = xen_core::detect();
+    match leaves {
+        Some(l) => log::info!(
+            "Xen {}.{} (cpuid base {:#x}, domid {})",
+            l.major,
+            l.minor,
+            l.base,
+            l.domid.map_or(-1, i32::from)
+        ),
+        None => log::info!("not on Xen: no Xen CPUID leaves"),
+    }
+
+    // SAFETY: `start_info_paddr` is %ebx from PVH entry, passed through by
+    // boot/, which identity-maps the first 4 GiB.
+    let boot = match unsafe { start_info::read(start_info_paddr) } {
+        Ok(b) => b,
+        Err(e) => fatal(format_args!(
+            "bad PVH start info at {start_info_paddr:#x}: {e}"
+        )),
+    };
+    log::info!("start info v{} at {start_info_paddr:#x}", boot.version);
+    for e in boot.memmap() {
+        log::info!(
+            "memmap: {:#012x}-{:#012x} type {}",
+            e.addr,
+            e.addr.saturating_add(e.size),
+            e.kind
+        );
+    }
+
+    let (image_start, image_end) = pvdispl_boot::image_range();
+    let mut reserved = [Range { start: 0, end: 0 }; start_info::MAX_BOOT_RANGES + 1];
+    reserved[0] = Range {
+        start: image_start,
+        end: image_end,
+    };
+    reserved[1..=boot.reserved().len()].copy_from_slice(boot.reserved());
+    let plan = match memplan::plan(boot.memmap(), &reserved[..=boot.reserved().len()]) {
+        Ok(p) => p,
+        Err(e) => fatal(format_args!("no usable memory plan: {e:?}")),
+    };
+    // SAFETY: called once; the plan excludes the image and the boot data and
+    // only contains identity-mapped RAM (heap, frames) and unpopulated frames
+    // (window).
+    unsafe { memory::init(&plan) };
+    let (free_frames, largest) = memory::frame_stats();
+    log::info!(
+        "memory: image {image_start:#x}-{image_end:#x}, usable {} KiB, heap {} KiB at {:#x}, \
+         frame pool {} pages (largest run {}), mapping window {} frames",
+        plan.usable_bytes / 1024,
+        plan.heap.len() / 1024,
+        plan.heap.start,
+        free_frames,
+        largest,
+        memory::window_stats()
+    );
+
+    let cmdline_text = match core::str::from_utf8(boot.cmdline()) {
+        Ok(t) => alloc::string::String::from(t).leak(),
+        Err(_) => fatal(format_args!("command line is not valid UTF-8")),
+    };
+    log::info!("cmdline: \"{cmdline_text}\"");
+    let options = match cmdline::parse(cmdline_text) {
+        Ok(o) => o,
+        Err(e) => fatal(format_args!("bad command line: {e}")),
+    };
+    console::set_level(match options.log_level {
+        LogLevel::Error => LevelFilter::Error,
+        LogLevel::Warn => LevelFilter::Warn,
+        LogLevel::Info => LevelFilter::Info,
+        LogLevel::Debug => LevelFilter::Debug,
+        LogLevel::Trace => LevelFilter::Trace,
+    });
+    log::info!(
+        "options: selftest={} frames={:?} fps={:?} demo={:?} loglevel={:?}",
+        options.is_selftest,
+        options.frames,
+        options.fps,
+        options.demo,
+        options.log_level
+    );
+
+    if leaves.is_none() {
+        log::info!("plain PVH boot test done");
+        exit::exit(Outcome::Success);
+    }
+
+    let entry_tsc = pvdispl_boot::entry_tsc();
+    if let Err(e) = xen_core::init(entry_tsc) {
+        fatal(format_args!("Xen core init failed: {e}"));
+    }
+    let entry_ns = xen_core::tsc_to_system_ns(entry_tsc).unwrap_or(0);
+    let kmain_ns = xen_core::tsc_to_system_ns(kmain_tsc).unwrap_or(0);
+    log::info!(
+        "PVH entry -> kmain: {} us; Xen core ready at {} us since entry",
+        kmain_ns.saturating_sub(entry_ns) / 1000,
+        xen_core::ns_since_boot().unwrap_or(0) / 1000
+    );
+    exit::exit(Outcome::Success)
+}
+
+/// Report a fatal error and exit with failure.
+fn fatal(args: core::fmt::Arguments<'_>) -> ! {
+    log::error!("fatal: {args}");
+    exit::exit(Outcome::Failure)
+}
+
 #[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    loop {}
+fn panic(info: &PanicInfo<'_>) -> ! {
+    match info.location() {
+        Some(l) => console::panic_line(format_args!(
+            "panic at {}:{}:{}: {}",
+            l.file(),
+            l.line(),
+            l.column(),
+            info.message()
+        )),
+        None => console::panic_line(format_args!("panic: {}", info.message())),
+    }
+    exit::exit(Outcome::Failure)
 }

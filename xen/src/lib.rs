@@ -6,6 +6,7 @@
 extern crate alloc;
 
 pub mod abi;
+pub mod hv;
 pub mod platform;
 pub mod shared_mem;
 pub mod types;

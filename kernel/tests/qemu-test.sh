@@ -1,0 +1,74 @@
+#!/bin/bash
+# Tier 2: boot the PVH kernel in plain QEMU (no Xen) and check its 0xE9 log.
+#
+#   kernel/tests/qemu-test.sh <kernel-elf> <out-dir>
+#
+# Each case boots with a command line, expects an exact QEMU exit status
+# (isa-debug-exit: 33 = success, 35 = failure) and exact log lines (the
+# "[time] " prefix stripped). Any mismatch fails the whole test.
+set -u -o pipefail
+
+KERNEL=${1:?usage: qemu-test.sh KERNEL OUTDIR}
+OUT=${2:?usage: qemu-test.sh KERNEL OUTDIR}
+QEMU=${QEMU:-qemu-system-x86_64}
+TIMEOUT_S=${QEMU_TIMEOUT_S:-30}
+mkdir -p "$OUT"
+failures=0
+
+# run_case NAME EXPECTED_STATUS CMDLINE LINE...
+run_case() {
+    local name=$1 expected=$2 cmdline=$3
+    shift 3
+    local log="$OUT/$name.log" start end status
+    rm -f "$log"
+    start=$(date +%s%N)
+    timeout "$TIMEOUT_S" "$QEMU" -kernel "$KERNEL" -append "$cmdline" -m 128 \
+        -nodefaults -display none -no-reboot \
+        -debugcon "file:$log" -device isa-debug-exit,iobase=0xf4,iosize=0x04
+    status=$?
+    end=$(date +%s%N)
+    local ok=1
+    if [ "$status" -ne "$expected" ]; then
+        echo "qemu-test: $name: exit status $status, expected $expected" >&2
+        ok=0
+    fi
+    local stripped
+    stripped=$(sed -e 's/^\[[^]]*\] //' "$log" 2>/dev/null)
+    for line in "$@"; do
+        if ! grep -Fxq -- "$line" <<<"$stripped"; then
+            echo "qemu-test: $name: missing line: $line" >&2
+            ok=0
+        fi
+    done
+    if [ "$ok" -eq 1 ]; then
+        echo "qemu-test: $name ok ($(( (end - start) / 1000000 )) ms)"
+    else
+        echo "---- $log ----" >&2
+        cat "$log" >&2
+        failures=$((failures + 1))
+    fi
+}
+
+run_case boot 33 "selftest fps=60 demo=plasma loglevel=info" \
+    "not on Xen: no Xen CPUID leaves" \
+    "memmap: 0x0000100000-0x0007fe0000 type 1" \
+    'cmdline: "selftest fps=60 demo=plasma loglevel=info"' \
+    'options: selftest=true frames=None fps=Some(60) demo=Some("plasma") loglevel=Info' \
+    "plain PVH boot test done"
+
+run_case empty-cmdline 33 "" \
+    'cmdline: ""' \
+    'options: selftest=false frames=None fps=None demo=None loglevel=Info' \
+    "plain PVH boot test done"
+
+run_case unknown-option 35 "selftest bogus=1" \
+    'ERROR: fatal: bad command line: unknown option `bogus` (known: selftest, frames=N, fps=N, demo=NAME, loglevel=L)'
+
+run_case bad-number 35 "fps=sixty" \
+    'ERROR: fatal: bad command line: option `fps`: `sixty` is not a decimal number'
+
+if [ "$failures" -ne 0 ]; then
+    echo "qemu-test: $failures case(s) failed" >&2
+    exit 1
+fi
+echo "qemu-test: all cases passed"

@@ -1,0 +1,148 @@
+//! Event channels and time for the guest: [`XenEventChannels`] and [`PvClock`].
+//!
+//! We run with interrupts disabled and no upcall vector, so an event is never
+//! delivered asynchronously: a port's pending bit in shared info is the whole
+//! state. Waiting is `SCHEDOP_poll` over the ports with an absolute timeout in
+//! Xen system time — the same clock [`PvClock`] reads — so the deadline needs
+//! no conversion. Xen wakes a poller when one of its ports becomes pending
+//! (even if masked) or the timeout passes; it checks the ports before
+//! blocking, so an event that arrived earlier is never lost. Spurious wakeups
+//! are handled by re-checking in a loop.
+//!
+//! Ports are masked as soon as we own them: masking only suppresses upcalls,
+//! which we never take, and keeps Xen from raising `evtchn_upcall_pending`.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::hv::hypercall::Hypervisor;
+use crate::hv::shared_info::SharedInfo;
+use crate::platform::{Clock, EventChannels, PlatformError, WaitOutcome};
+use crate::types::{DomId, EvtchnPort};
+
+/// Monotonic Xen system time from vCPU 0's pvclock.
+#[derive(Debug)]
+pub struct PvClock {
+    shared: &'static SharedInfo,
+    last_ns: AtomicU64,
+}
+
+impl PvClock {
+    /// A clock over the mapped shared-info page.
+    pub const fn new(shared: &'static SharedInfo) -> PvClock {
+        PvClock {
+            shared,
+            last_ns: AtomicU64::new(0),
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Clock for PvClock {
+    fn now_ns(&self) -> u64 {
+        let now = self.shared.system_time_ns();
+        // Xen's per-update records may step back by a few ns; never report it.
+        let previous = self.last_ns.fetch_max(now, Ordering::Relaxed);
+        now.max(previous)
+    }
+}
+
+/// [`EventChannels`] over hypercalls and the shared-info bitmaps.
+#[derive(Debug)]
+pub struct XenEventChannels {
+    hv: Hypervisor,
+    shared: &'static SharedInfo,
+    clock: &'static PvClock,
+}
+
+impl XenEventChannels {
+    /// Event channels of this domain.
+    pub const fn new(
+        hv: Hypervisor,
+        shared: &'static SharedInfo,
+        clock: &'static PvClock,
+    ) -> XenEventChannels {
+        XenEventChannels { hv, shared, clock }
+    }
+
+    /// Take ownership of a port the toolstack bound for us (xenstore, console):
+    /// mask it like our own ports.
+    pub fn adopt(&self, port: EvtchnPort) {
+        self.shared.mask(port);
+    }
+
+    /// Whether `port` is pending (without clearing it).
+    pub fn is_pending(&self, port: EvtchnPort) -> bool {
+        self.shared.is_pending(port)
+    }
+
+    /// `EVTCHNOP_unmask` (exposed for completeness: with upcalls off it only
+    /// matters to code that later enables them).
+    pub fn unmask(&self, port: EvtchnPort) -> Result<(), PlatformError> {
+        self.hv.evtchn_unmask(port)
+    }
+
+    /// Set the port's mask bit.
+    pub fn mask(&self, port: EvtchnPort) {
+        self.shared.mask(port);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl EventChannels for XenEventChannels {
+    fn alloc_unbound(&mut self, remote: DomId) -> Result<EvtchnPort, PlatformError> {
+        let port = self.hv.evtchn_alloc_unbound(remote)?;
+        self.shared.mask(port);
+        Ok(port)
+    }
+
+    fn bind_interdomain(
+        &mut self,
+        remote: DomId,
+        remote_port: EvtchnPort,
+    ) -> Result<EvtchnPort, PlatformError> {
+        let port = self.hv.evtchn_bind_interdomain(remote, remote_port)?;
+        self.shared.mask(port);
+        Ok(port)
+    }
+
+    fn send(&mut self, port: EvtchnPort) -> Result<(), PlatformError> {
+        self.hv.evtchn_send(port)
+    }
+
+    fn close(&mut self, port: EvtchnPort) -> Result<(), PlatformError> {
+        self.hv.evtchn_close(port)?;
+        // A closed port's stale pending bit must not confuse its next owner.
+        self.shared.take_pending(port);
+        Ok(())
+    }
+
+    fn take_pending(&mut self, port: EvtchnPort) -> bool {
+        self.shared.take_pending(port)
+    }
+
+    fn wait(
+        &mut self,
+        ports: &[EvtchnPort],
+        deadline_ns: Option<u64>,
+    ) -> Result<WaitOutcome, PlatformError> {
+        if ports.is_empty() && deadline_ns.is_none() {
+            return Err(PlatformError::NotHeld(
+                "wait on no ports without a deadline",
+            ));
+        }
+        loop {
+            if ports.iter().any(|&p| self.shared.is_pending(p)) {
+                return Ok(WaitOutcome::Pending);
+            }
+            let timeout = match deadline_ns {
+                Some(deadline) if self.clock.now_ns() >= deadline => {
+                    return Ok(WaitOutcome::DeadlinePassed)
+                }
+                // 0 means "no timeout" to Xen; a deadline of 0 has passed above.
+                Some(deadline) => deadline,
+                None => 0,
+            };
+            self.hv.poll(ports, timeout)?;
+        }
+    }
+}

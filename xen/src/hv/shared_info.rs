@@ -1,0 +1,151 @@
+//! The shared-info page: pvclock, wall clock and 2-level event bits.
+//!
+//! Mapped by [`SharedInfo::map`] with `XENMEM_add_to_physmap(XENMAPSPACE_shared_info)`
+//! at a frame the caller picks. Every field is read and written with atomic or
+//! volatile accesses because Xen updates the page concurrently: the event
+//! bitmaps are `xen_ulong_t` words Xen sets with locked bit operations, so we
+//! use `AtomicU64` on the same words; the time records are read under their
+//! seqlocks.
+
+use core::mem::offset_of;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use crate::abi::memory::XENMAPSPACE_SHARED_INFO;
+use crate::abi::xen::{
+    SharedInfo as SharedInfoAbi, VcpuTimeInfo, SHARED_INFO_EVTCHN_MASK_OFFSET,
+    SHARED_INFO_EVTCHN_PENDING_OFFSET, SHARED_INFO_VCPU0_TIME_OFFSET,
+    SHARED_INFO_WC_VERSION_OFFSET, XEN_ULONG_BITS,
+};
+use crate::hv::hypercall::Hypervisor;
+use crate::hv::pvclock::{read_consistent, TimeRecord};
+use crate::platform::PlatformError;
+use crate::types::{EvtchnPort, Gfn};
+
+/// The mapped shared-info page.
+///
+/// Invariant: `base` is the identity-mapped address of a page that Xen's
+/// shared info occupies for the rest of the program.
+#[derive(Debug)]
+pub struct SharedInfo {
+    base: usize,
+}
+
+impl SharedInfo {
+    /// Map shared info at `gfn`.
+    ///
+    /// # Safety
+    /// `gfn` must be identity-mapped and used by nothing else, now or later
+    /// (an unpopulated frame reserved for this, or a RAM page given up for it).
+    pub unsafe fn map(hv: &Hypervisor, gfn: Gfn) -> Result<SharedInfo, PlatformError> {
+        // SAFETY: the caller guarantees the frame is ours to replace.
+        unsafe { hv.add_to_physmap(XENMAPSPACE_SHARED_INFO, 0, gfn) }?;
+        Ok(SharedInfo {
+            base: gfn.addr() as usize,
+        })
+    }
+
+    /// The frame the page is mapped at.
+    pub fn gfn(&self) -> Gfn {
+        Gfn::containing(self.base as u64)
+    }
+
+    fn u32_at(&self, offset: usize) -> &AtomicU32 {
+        debug_assert!(offset % 4 == 0 && offset + 4 <= core::mem::size_of::<SharedInfoAbi>());
+        // SAFETY: the invariant makes `base` a live page for 'static; `offset`
+        // is an aligned in-page field offset from the ABI constants, and
+        // AtomicU32 has u32's layout. Xen writes concurrently, hence atomic.
+        unsafe { &*((self.base + offset) as *const AtomicU32) }
+    }
+
+    fn u64_at(&self, offset: usize) -> &AtomicU64 {
+        debug_assert!(offset % 8 == 0 && offset + 8 <= core::mem::size_of::<SharedInfoAbi>());
+        // SAFETY: as in `u32_at`, for an 8-aligned 8-byte field.
+        unsafe { &*((self.base + offset) as *const AtomicU64) }
+    }
+
+    /// vCPU 0's pvclock record, read consistently, with the TSC read inside it.
+    #[cfg(target_arch = "x86_64")]
+    pub fn time(&self) -> (TimeRecord, u64) {
+        let base = SHARED_INFO_VCPU0_TIME_OFFSET;
+        let version = || {
+            self.u32_at(base + offset_of!(VcpuTimeInfo, version))
+                .load(Ordering::Relaxed)
+        };
+        let record = || {
+            let word = |field: usize| self.u64_at(base + field).load(Ordering::Relaxed);
+            let scale = word(offset_of!(VcpuTimeInfo, tsc_to_system_mul));
+            TimeRecord {
+                tsc_timestamp: word(offset_of!(VcpuTimeInfo, tsc_timestamp)),
+                system_time: word(offset_of!(VcpuTimeInfo, system_time)),
+                // `tsc_to_system_mul` (u32) then `tsc_shift` (i8) share one
+                // little-endian 64-bit word.
+                tsc_to_system_mul: scale as u32,
+                tsc_shift: (scale >> 32) as u8 as i8,
+            }
+        };
+        read_consistent(version, record, rdtsc)
+    }
+
+    /// Current Xen system time in ns (the clock `SCHEDOP_poll` timeouts use).
+    #[cfg(target_arch = "x86_64")]
+    pub fn system_time_ns(&self) -> u64 {
+        let (record, tsc) = self.time();
+        record.system_time_at(tsc)
+    }
+
+    /// Wall-clock time (seconds and nanoseconds since the Unix epoch) at system
+    /// time 0, read under the `wc_version` seqlock.
+    pub fn wall_clock_base(&self) -> (u64, u32) {
+        let field = |offset: usize| self.u32_at(offset).load(Ordering::Relaxed);
+        loop {
+            let before = field(SHARED_INFO_WC_VERSION_OFFSET);
+            // Order: the version read before the field reads.
+            core::sync::atomic::fence(Ordering::Acquire);
+            let sec = u64::from(field(offset_of!(SharedInfoAbi, wc_sec)));
+            let hi = u64::from(field(offset_of!(SharedInfoAbi, wc_sec_hi)));
+            let nsec = field(offset_of!(SharedInfoAbi, wc_nsec));
+            // Order: the field reads before the version re-read.
+            core::sync::atomic::fence(Ordering::Acquire);
+            if before & 1 == 0 && field(SHARED_INFO_WC_VERSION_OFFSET) == before {
+                return (sec | hi << 32, nsec);
+            }
+            core::hint::spin_loop();
+        }
+    }
+
+    fn event_word(&self, bitmap_offset: usize, port: EvtchnPort) -> Option<(&AtomicU64, u64)> {
+        let port = port.0 as usize;
+        if port >= XEN_ULONG_BITS * XEN_ULONG_BITS {
+            return None;
+        }
+        let word = self.u64_at(bitmap_offset + (port / XEN_ULONG_BITS) * 8);
+        Some((word, 1u64 << (port % XEN_ULONG_BITS)))
+    }
+
+    /// Whether `port` is pending.
+    pub fn is_pending(&self, port: EvtchnPort) -> bool {
+        self.event_word(SHARED_INFO_EVTCHN_PENDING_OFFSET, port)
+            .is_some_and(|(w, bit)| w.load(Ordering::Acquire) & bit != 0)
+    }
+
+    /// Test and clear `port`'s pending bit.
+    pub fn take_pending(&self, port: EvtchnPort) -> bool {
+        self.event_word(SHARED_INFO_EVTCHN_PENDING_OFFSET, port)
+            .is_some_and(|(w, bit)| w.fetch_and(!bit, Ordering::AcqRel) & bit != 0)
+    }
+
+    /// Set `port`'s mask bit (no upcall for it; `SCHEDOP_poll` still wakes).
+    pub fn mask(&self, port: EvtchnPort) {
+        if let Some((w, bit)) = self.event_word(SHARED_INFO_EVTCHN_MASK_OFFSET, port) {
+            w.fetch_or(bit, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Read the TSC.
+#[cfg(target_arch = "x86_64")]
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC has no memory effects; CR4.TSD is clear (Xen PVH guests and
+    // our boot code never set it), so it does not fault at CPL 0 anyway.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
