@@ -237,7 +237,7 @@ pub fn parse_resolution(path: &str, value: &str) -> Result<Resolution, ConfigErr
     })
 }
 
-fn read(store: &mut impl Store, path: &str) -> Result<Option<String>, ConfigError> {
+fn read(store: &mut (impl Store + ?Sized), path: &str) -> Result<Option<String>, ConfigError> {
     store
         .read(TxId::NONE, path)
         .map_err(|error| ConfigError::Store {
@@ -249,7 +249,10 @@ fn read(store: &mut impl Store, path: &str) -> Result<Option<String>, ConfigErro
 impl DeviceConfig {
     /// Read and validate the configuration under `device_path`
     /// (e.g. `device/vdispl/0`).
-    pub fn read(store: &mut impl Store, device_path: &str) -> Result<DeviceConfig, ConfigError> {
+    pub fn read(
+        store: &mut (impl Store + ?Sized),
+        device_path: &str,
+    ) -> Result<DeviceConfig, ConfigError> {
         let is_be_alloc = match read(store, &format!("{device_path}/be-alloc"))? {
             None => false,
             Some(v) if v == "0" => false,

@@ -16,6 +16,7 @@ pub mod channel;
 pub mod config;
 pub mod edid;
 pub mod framebuffer;
+pub mod frontend;
 pub mod pacing;
 pub mod pages;
 pub mod pattern;

@@ -64,6 +64,13 @@ impl Pacer {
         Some(p)
     }
 
+    /// Start serving at deadline `index` instead of 0 (earlier deadlines are
+    /// not counted as skipped). Used when frame 0 is already on screen at t0.
+    pub fn starting_at(mut self, index: u64) -> Pacer {
+        self.next_index = index;
+        self
+    }
+
     /// The absolute time of deadline `index` (saturating at `u64::MAX`).
     pub fn deadline_ns(&self, index: u64) -> u64 {
         let rate = u128::from(self.rate_hz);
@@ -126,6 +133,9 @@ mod tests {
         assert_eq!(p.deadline_ns(144_000), 1_000_000_000_000);
         assert_eq!(p.deadline_ns(u64::MAX), u64::MAX);
         assert!(Pacer::try_new(0, 0).is_none());
+        let mut p = Pacer::try_new(0, 60).unwrap().starting_at(1);
+        assert_eq!(p.decide(0, true), PaceDecision::WaitUntil(16_666_667));
+        assert_eq!(p.skipped(), 0);
         assert!(Pacer::try_new(0, MAX_RATE_HZ + 1).is_none());
     }
 

@@ -47,8 +47,8 @@ impl<P: SharedPage> GrantedPage<P> {
     /// Allocate a page and grant `domid` read-write access to it.
     pub fn new<A, G>(pages: &mut A, gnttab: &mut G, domid: DomId) -> Result<Self, PlatformError>
     where
-        A: PageAllocator<Page = P>,
-        G: GrantTable,
+        A: PageAllocator<Page = P> + ?Sized,
+        G: GrantTable + ?Sized,
     {
         let page = pages.alloc_page(PageUse::Granted)?;
         // On failure the page is dropped, i.e. freed: nothing was shared yet.
@@ -83,8 +83,8 @@ impl<P: SharedPage> ForeignPage<P> {
         gref: GrantRef,
     ) -> Result<Self, PlatformError>
     where
-        A: PageAllocator<Page = P>,
-        G: GrantTable,
+        A: PageAllocator<Page = P> + ?Sized,
+        G: GrantTable + ?Sized,
     {
         let slot = pages.alloc_page(PageUse::ForeignMapSlot)?;
         let handle = gnttab.map_foreign(domid, gref, slot.gfn())?;
@@ -125,17 +125,25 @@ impl<P> Default for Reclaimer<P> {
 impl<P: SharedPage> Reclaimer<P> {
     /// End the grant of `page` and free it, or keep it for a later retry if the
     /// peer still maps it.
-    pub fn release_granted<G: GrantTable>(&mut self, gnttab: &mut G, page: GrantedPage<P>) {
+    pub fn release_granted<G: GrantTable + ?Sized>(
+        &mut self,
+        gnttab: &mut G,
+        page: GrantedPage<P>,
+    ) {
         self.release(gnttab, Held::Granted(page));
     }
 
     /// Unmap a foreign page and free its slot (kept for a retry on failure).
-    pub fn release_foreign<G: GrantTable>(&mut self, gnttab: &mut G, page: ForeignPage<P>) {
+    pub fn release_foreign<G: GrantTable + ?Sized>(
+        &mut self,
+        gnttab: &mut G,
+        page: ForeignPage<P>,
+    ) {
         self.release(gnttab, Held::Foreign(page));
     }
 
     /// Retry everything waiting; returns how many are still held.
-    pub fn retry<G: GrantTable>(&mut self, gnttab: &mut G) -> usize {
+    pub fn retry<G: GrantTable + ?Sized>(&mut self, gnttab: &mut G) -> usize {
         for held in core::mem::take(&mut self.waiting) {
             self.release(gnttab, held);
         }
@@ -152,7 +160,7 @@ impl<P: SharedPage> Reclaimer<P> {
         self.waiting.len()
     }
 
-    fn release<G: GrantTable>(&mut self, gnttab: &mut G, held: Held<P>) {
+    fn release<G: GrantTable + ?Sized>(&mut self, gnttab: &mut G, held: Held<P>) {
         let result = match &held {
             Held::Granted(g) => gnttab.end_access(g.gref),
             Held::Foreign(f) => gnttab.unmap_foreign(f.slot.gfn(), f.handle),

@@ -97,8 +97,8 @@ impl<P: SharedPage> SharedBuffer<P> {
         reclaim: &mut Reclaimer<P>,
     ) -> Result<Vec<GrantedPage<P>>, PlatformError>
     where
-        A: PageAllocator<Page = P>,
-        G: GrantTable,
+        A: PageAllocator<Page = P> + ?Sized,
+        G: GrantTable + ?Sized,
     {
         let mut out = Vec::new();
         if let Err(e) = out.try_reserve_exact(n) {
@@ -137,8 +137,8 @@ impl<P: SharedPage> SharedBuffer<P> {
         reclaim: &mut Reclaimer<P>,
     ) -> Result<Self, ShbufError>
     where
-        A: PageAllocator<Page = P>,
-        G: GrantTable,
+        A: PageAllocator<Page = P> + ?Sized,
+        G: GrantTable + ?Sized,
     {
         let nr_data = data_pages_for(len_bytes);
         let data = Self::grant_pages(nr_data, pages, gnttab, domid, reclaim)?;
@@ -175,8 +175,8 @@ impl<P: SharedPage> SharedBuffer<P> {
         reclaim: &mut Reclaimer<P>,
     ) -> Result<Self, ShbufError>
     where
-        A: PageAllocator<Page = P>,
-        G: GrantTable,
+        A: PageAllocator<Page = P> + ?Sized,
+        G: GrantTable + ?Sized,
     {
         let nr_data = data_pages_for(len_bytes);
         let directory =
@@ -200,8 +200,8 @@ impl<P: SharedPage> SharedBuffer<P> {
         reclaim: &mut Reclaimer<P>,
     ) -> Result<(), ShbufError>
     where
-        A: PageAllocator<Page = P>,
-        G: GrantTable,
+        A: PageAllocator<Page = P> + ?Sized,
+        G: GrantTable + ?Sized,
     {
         let nr_data = data_pages_for(self.len_bytes);
         let mut mapped = Vec::new();
@@ -300,7 +300,7 @@ impl<P: SharedPage> SharedBuffer<P> {
 
     /// Give everything back: unmap foreign pages, end every grant (pages the
     /// backend still maps wait in `reclaim`).
-    pub fn release<G: GrantTable>(self, gnttab: &mut G, reclaim: &mut Reclaimer<P>) {
+    pub fn release<G: GrantTable + ?Sized>(self, gnttab: &mut G, reclaim: &mut Reclaimer<P>) {
         match self.data {
             Data::Granted(d) => d
                 .into_iter()
@@ -316,7 +316,11 @@ impl<P: SharedPage> SharedBuffer<P> {
 
     /// Only unmap the backend's pages (before `DBUF_DESTROY`, so the backend
     /// can free them); the directory stays granted until [`SharedBuffer::release`].
-    pub fn unmap_foreign<G: GrantTable>(&mut self, gnttab: &mut G, reclaim: &mut Reclaimer<P>) {
+    pub fn unmap_foreign<G: GrantTable + ?Sized>(
+        &mut self,
+        gnttab: &mut G,
+        reclaim: &mut Reclaimer<P>,
+    ) {
         if let Data::Foreign(d) = &mut self.data {
             for p in core::mem::take(d) {
                 reclaim.release_foreign(gnttab, p);
