@@ -1,0 +1,248 @@
+//! `stats`: figures of the running guest as text and a frame-interval graph.
+//!
+//! Everything shown comes from [`FrameStats`] and the configured rate in [`SceneInput`]: the frame
+//! number, target and measured rate, completed flips, late frames (count and share), and a bar
+//! graph of the most recent frame intervals. The graph's vertical scale is fixed at twice the
+//! target interval (the dashed reference line is the target, half-way up); a bar is green up to
+//! 125 % of the target, amber up to 200 %, and red (clipped at the top) beyond. [`GraphLayout`]
+//! says where the bars are, for tests.
+
+use core::fmt::Write;
+
+use embedded_graphics::draw_target::DrawTarget;
+use embedded_graphics::geometry::{Point, Size};
+use embedded_graphics::mono_font::ascii::FONT_10X20;
+use embedded_graphics::pixelcolor::{Rgb888, RgbColor};
+use embedded_graphics::primitives::Rectangle;
+
+use crate::text::{draw_text, Anchor, TextBuf};
+use crate::{FrameStats, SceneInput};
+
+/// Background colour.
+pub const BACKGROUND: Rgb888 = Rgb888::new(0x08, 0x10, 0x18);
+/// Graph panel colour.
+pub const PANEL: Rgb888 = Rgb888::new(0x14, 0x20, 0x2C);
+/// A bar within 125 % of the target interval.
+pub const ON_TIME: Rgb888 = Rgb888::new(0x40, 0xD0, 0x60);
+/// A bar between 125 % and 200 % of the target interval.
+pub const SLOW: Rgb888 = Rgb888::new(0xF0, 0xB0, 0x30);
+/// A bar beyond 200 % of the target interval.
+pub const LATE: Rgb888 = Rgb888::new(0xF0, 0x40, 0x40);
+/// Text colour.
+pub const TEXT: Rgb888 = Rgb888::new(0xD8, 0xE0, 0xE8);
+
+/// Where the graph is drawn for a given size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GraphLayout {
+    /// The panel's inner plotting area.
+    pub plot: Rectangle,
+    /// Width of one bar slot (bar plus gap).
+    pub slot: u32,
+    /// Number of bars that fit.
+    pub bars: usize,
+}
+
+impl GraphLayout {
+    /// The layout for a `w × h` target.
+    pub fn new(w: u32, h: u32) -> Self {
+        let margin = (w / 40).max(2);
+        let top = h / 2;
+        let plot_h = (h - top).saturating_sub(2 * margin).max(1);
+        let plot_w = w.saturating_sub(2 * margin).max(1);
+        let slot = (w / 240).max(2);
+        Self {
+            plot: Rectangle::new(
+                Point::new(margin as i32, top as i32),
+                Size::new(plot_w, plot_h),
+            ),
+            slot,
+            bars: (plot_w / slot) as usize,
+        }
+    }
+
+    /// Bar height in pixels for `interval_us` against `target_us` (full height = 2 × target).
+    pub fn bar_height(&self, interval_us: u32, target_us: u32) -> u32 {
+        let full = u64::from(self.plot.size.height);
+        let scale = 2 * u64::from(target_us.max(1));
+        (u64::from(interval_us) * full / scale).min(full) as u32
+    }
+}
+
+/// The colour of a bar for `interval_us` against `target_us`.
+pub fn bar_color(interval_us: u32, target_us: u32) -> Rgb888 {
+    let (i, t) = (u64::from(interval_us), u64::from(target_us));
+    if 4 * i <= 5 * t {
+        ON_TIME
+    } else if i <= 2 * t {
+        SLOW
+    } else {
+        LATE
+    }
+}
+
+/// Draws frame `frame` of the stats scene.
+pub fn draw<D>(frame: u64, target: &mut D, input: &SceneInput<'_>) -> Result<(), D::Error>
+where
+    D: DrawTarget<Color = Rgb888>,
+{
+    let area = target.bounding_box();
+    let (w, h) = (area.size.width, area.size.height);
+    target.fill_solid(&area, BACKGROUND)?;
+    if w < 16 || h < 16 {
+        return Ok(());
+    }
+    let o = area.top_left;
+    let stats: &FrameStats<'_> = &input.stats;
+    let fps = input.fps();
+    let target_us = 1_000_000 / fps;
+    let scale = (h / 540).max(1);
+    let font = &FONT_10X20;
+    let line_h = (font.character_size.height + 4) * scale;
+    let margin = (w / 40).max(2);
+
+    draw_text(
+        target,
+        "pvdispl guest stats",
+        o + Point::new(margin as i32, margin as i32),
+        Anchor::TopLeft,
+        font,
+        scale,
+        Rgb888::WHITE,
+        None,
+    )?;
+    let mut lines: [TextBuf<64>; 5] = Default::default();
+    let _ = write!(lines[0], "frame     {frame}");
+    let nanos = 1_000_000_000 / u64::from(fps);
+    let _ = write!(
+        lines[1],
+        "target    {fps} fps ({}.{:03} ms)",
+        nanos / 1_000_000,
+        nanos / 1000 % 1000
+    );
+    if stats.measured_fps_milli == 0 {
+        let _ = write!(lines[2], "measured  -");
+    } else {
+        let m = stats.measured_fps_milli;
+        let _ = write!(lines[2], "measured  {}.{:03} fps", m / 1000, m % 1000);
+    }
+    let _ = write!(lines[3], "flips     {}", stats.flips_completed);
+    let total = stats.flips_completed + stats.late_frames;
+    // Share of late frames in hundredths of a percent.
+    let share = (u128::from(stats.late_frames) * 10_000)
+        .checked_div(u128::from(total))
+        .unwrap_or(0);
+    let _ = write!(
+        lines[4],
+        "late      {} ({}.{:02} %)",
+        stats.late_frames,
+        share / 100,
+        share % 100
+    );
+    for (i, line) in lines.iter().enumerate() {
+        let color = if i == 4 && stats.late_frames > 0 {
+            LATE
+        } else {
+            TEXT
+        };
+        draw_text(
+            target,
+            line.as_str(),
+            o + Point::new(margin as i32, (margin + (i as u32 + 2) * line_h) as i32),
+            Anchor::TopLeft,
+            font,
+            scale,
+            color,
+            None,
+        )?;
+    }
+
+    // Graph.
+    let g = GraphLayout::new(w, h);
+    let plot = Rectangle::new(o + g.plot.top_left, g.plot.size);
+    let pad = (margin / 2) as i32;
+    target.fill_solid(
+        &Rectangle::new(
+            plot.top_left - Point::new(pad, pad),
+            plot.size + Size::new_equal(2 * pad as u32),
+        ),
+        PANEL,
+    )?;
+    let bottom = plot.top_left.y + plot.size.height as i32;
+    let samples = stats.frame_intervals_us;
+    let shown = &samples[samples.len().saturating_sub(g.bars)..];
+    let bar_w = (g.slot - g.slot / 4).max(1);
+    let mut max_us = 0u32;
+    let mut sum_us = 0u64;
+    for (i, &interval) in shown.iter().enumerate() {
+        let bh = g.bar_height(interval, target_us);
+        let x = plot.top_left.x + (i as u32 * g.slot) as i32;
+        target.fill_solid(
+            &Rectangle::new(Point::new(x, bottom - bh as i32), Size::new(bar_w, bh)),
+            bar_color(interval, target_us),
+        )?;
+        max_us = max_us.max(interval);
+        sum_us += u64::from(interval);
+    }
+    // Dashed reference line at the target interval (half-way up).
+    let ref_y = bottom - g.bar_height(target_us, target_us) as i32;
+    let dash = (g.slot * 4).max(4);
+    let mut x = 0;
+    while x < plot.size.width {
+        let len = dash.min(plot.size.width - x);
+        target.fill_solid(
+            &Rectangle::new(
+                Point::new(plot.top_left.x + x as i32, ref_y),
+                Size::new(len, scale),
+            ),
+            TEXT,
+        )?;
+        x += 2 * dash;
+    }
+    let mut caption = TextBuf::<96>::new();
+    if shown.is_empty() {
+        let _ = write!(caption, "frame intervals: no samples yet");
+    } else {
+        let mean = sum_us / shown.len() as u64;
+        let _ = write!(
+            caption,
+            "last {} intervals: mean {}.{:03} ms  max {}.{:03} ms",
+            shown.len(),
+            mean / 1000,
+            mean % 1000,
+            max_us / 1000,
+            max_us % 1000
+        );
+    }
+    draw_text(
+        target,
+        caption.as_str(),
+        Point::new(plot.top_left.x, plot.top_left.y - pad - line_h as i32),
+        Anchor::TopLeft,
+        font,
+        scale,
+        TEXT,
+        None,
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bar_colours_and_heights() {
+        assert_eq!(bar_color(16_666, 16_666), ON_TIME);
+        assert_eq!(bar_color(20_832, 16_666), ON_TIME);
+        assert_eq!(bar_color(20_834, 16_666), SLOW);
+        assert_eq!(bar_color(33_332, 16_666), SLOW);
+        assert_eq!(bar_color(33_333, 16_666), LATE);
+        let g = GraphLayout::new(1280, 720);
+        let full = g.plot.size.height;
+        assert_eq!(g.bar_height(16_666, 16_666), full / 2);
+        assert_eq!(g.bar_height(1_000_000, 16_666), full);
+        assert_eq!(g.bar_height(0, 16_666), 0);
+        assert_eq!(g.bar_height(5, 0), full);
+        assert!(g.bars > 100);
+    }
+}
