@@ -316,6 +316,19 @@ impl DrawTarget for Framebuffer<'_> {
         let skip_left = (clip.x0 as i64 - left) as u64;
         let skip_right = area_width - skip_left - (clip.x1 - clip.x0) as u64;
         let mut colors = colors.into_iter();
+        if clip.y1 - clip.y0 == 1 && clip.y0 as i64 == top && skip_left == 0 {
+            // One unclipped-on-the-left row (how per-pixel scenes draw): zip the span with the
+            // iterator itself, not `by_ref()`, so slice-backed iterators compile to a counted,
+            // vectorisable loop.
+            let start = clip.y0 * self.stride;
+            for (dst, color) in self.pixels[start + clip.x0..start + clip.x1]
+                .iter_mut()
+                .zip(colors)
+            {
+                *dst = xrgb8888(color);
+            }
+            return Ok(());
+        }
         if !skip_items(&mut colors, (clip.y0 as i64 - top) as u64 * area_width) {
             return Ok(());
         }
@@ -535,6 +548,12 @@ mod tests {
             (6, 0, 3, 3),
             (-5, -5, 3, 3),
             (2, 3, 1, 1),
+            // Single rows: the fast path (left edge visible) and the general path.
+            (0, 1, 9, 1),
+            (4, 0, 5, 1),
+            (-2, 2, 5, 1),
+            (1, 3, 3, 1),
+            (0, -1, 6, 1),
         ];
         for &(x, y, w, h) in &cases {
             for len in [0usize, 1, 4, 7, (w * h) as usize, 200] {
