@@ -8,6 +8,7 @@ extern crate alloc;
 pub mod abi;
 pub mod hv;
 pub mod platform;
+pub mod ring;
 pub mod shared_mem;
 pub mod types;
 pub mod xenstore;

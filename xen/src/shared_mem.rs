@@ -150,6 +150,17 @@ impl SharedPage for MemPage {
     }
 }
 
+/// A shared reference to a page is a page (lets a ring borrow a page that the
+/// caller keeps owning, e.g. `FrontRing::init(&page, 64)`).
+impl<P: SharedPage + ?Sized> SharedPage for &P {
+    fn words(&self) -> &[AtomicU32] {
+        (**self).words()
+    }
+    fn gfn(&self) -> Gfn {
+        (**self).gfn()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
