@@ -39,14 +39,12 @@ expect_in_file() {
     fi
 }
 
-# wait_for SECONDS CMD [ARGS...]: 0 once CMD succeeds, 1 after SECONDS.
+# wait_for SECONDS CMD [ARGS...]: 0 once CMD succeeds, 1 after SECONDS (wall clock).
 wait_for() {
-    _limit=$(($1 * 5))
+    _deadline=$(($(date +%s) + $1))
     shift
-    _n=0
     while ! "$@" >/dev/null 2>&1; do
-        _n=$((_n + 1))
-        [ "$_n" -ge "$_limit" ] && return 1
+        [ "$(date +%s)" -ge "$_deadline" ] && return 1
         sleep 0.2
     done
     return 0

@@ -1,0 +1,55 @@
+# selftest: the pvdispl unikernel's Xen core on real Xen.
+#
+# 1. `xl create` the kernel with extra="selftest": every in-guest check must
+#    print `[ok]` and the run must end with `Test result: SUCCESS` and power off.
+# 2. A second instance with no work idles; `xl shutdown` must make it power off
+#    cleanly (domain gone, xl reports shutdown reason code 0 = poweroff).
+
+log "selftest guest"
+run_guest selftest.cfg 60
+con="$(guest_console pvdispl-selftest)"
+fail_if_missing "$con" "selftest guest console log"
+grep -F "] " "$con" | while read -r line; do log "guest: $line"; done
+for check in \
+    "domid and name...	[ok]" \
+    "xenstore write/read/directory/rm...	[ok]" \
+    "xenstore transaction...	[ok]" \
+    "xenstore watch...	[ok]" \
+    "grant access and end...	[ok]" \
+    "event channel loopback...	[ok]" \
+    "event channel 100 ms deadline wait #1...	[ok]" \
+    "event channel 100 ms deadline wait #2...	[ok]" \
+    "event channel 100 ms deadline wait #3...	[ok]" \
+    "] Test result: SUCCESS"; do
+    expect_in_file "$con" "$check" "selftest check"
+done
+if grep -F "[FAIL]" "$con" >/dev/null; then
+    result FAILURE "a selftest check failed: $(grep -F '[FAIL]' "$con" | head -n 1)"
+fi
+xl_log=/var/log/xen/xl-pvdispl-selftest.log
+if [ -f "$xl_log" ] && ! grep -q "reason code 0 " "$xl_log"; then
+    result FAILURE "selftest guest did not power off: $(grep 'reason code' "$xl_log" | head -n 1)"
+fi
+milestone selftest_done
+
+log "idle guest: start, then xl shutdown"
+guest_start idle.cfg
+idle_con="$(guest_console pvdispl-idle)"
+if ! wait_for 30 grep -qF "idle: waiting for control/shutdown" "$idle_con"; then
+    save_console pvdispl-idle
+    result FAILURE "idle guest never reached its idle loop"
+fi
+milestone idle_ready
+xl shutdown pvdispl-idle || result FAILURE "xl shutdown pvdispl-idle failed"
+if ! guest_wait pvdispl-idle 30; then
+    result FAILURE "idle guest still running 30 s after xl shutdown"
+fi
+milestone idle_gone
+expect_in_file "$idle_con" "control/shutdown: poweroff requested, powering off" "idle guest saw the request"
+idle_xl_log=/var/log/xen/xl-pvdispl-idle.log
+fail_if_missing "$idle_xl_log" "xl's log of the idle guest"
+cat "$idle_xl_log" | while read -r line; do log "xl: $line"; done
+if ! grep -q "reason code 0 " "$idle_xl_log"; then
+    result FAILURE "idle guest did not shut down with reason poweroff: $(grep 'reason code' "$idle_xl_log" | head -n 1)"
+fi
+result SUCCESS "selftest passed on real Xen; xl shutdown powered the idle guest off"
