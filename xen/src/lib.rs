@@ -6,9 +6,12 @@
 extern crate alloc;
 
 pub mod abi;
+pub mod evtchn;
+pub mod gnttab;
 pub mod hv;
 pub mod platform;
 pub mod ring;
 pub mod shared_mem;
 pub mod types;
+pub mod xenbus;
 pub mod xenstore;

@@ -346,18 +346,25 @@ impl<T: XenstoreTransport> XenstoreClient<T> {
         &mut self,
         deadline_ns: u64,
     ) -> Result<Option<WatchEvent>, XsClientError> {
+        self.wait_watch_event_matching(deadline_ns, |_| true)
+    }
+
+    /// Wait until `deadline_ns` for a watch event accepted by `wanted` (e.g. a
+    /// given token) and return it; other events stay queued, in order.
+    pub fn wait_watch_event_matching(
+        &mut self,
+        deadline_ns: u64,
+        mut wanted: impl FnMut(&WatchEvent) -> bool,
+    ) -> Result<Option<WatchEvent>, XsClientError> {
         loop {
-            if let Some(e) = self.watch_events.pop_front() {
-                return Ok(Some(e));
-            }
             self.queue_decoded()?;
-            if !self.watch_events.is_empty() {
+            if let Some(i) = self.watch_events.iter().position(&mut wanted) {
+                return Ok(self.watch_events.remove(i));
+            }
+            if self.pump()? {
                 continue;
             }
-            if !self.pump()?
-                && self.transport.wait(deadline_ns)? == WaitOutcome::DeadlinePassed
-                && !self.pump()?
-            {
+            if self.transport.wait(deadline_ns)? == WaitOutcome::DeadlinePassed && !self.pump()? {
                 return Ok(None);
             }
         }
