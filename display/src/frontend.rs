@@ -343,8 +343,10 @@ pub struct Frontend<P> {
     failed_sessions: u32,
     retry_at_ns: u64,
     is_started: bool,
+    is_watching: bool,
     is_shutdown_requested: bool,
     shutdown: Option<ShutdownStage>,
+    closed_at_ns: Option<u64>,
     error: Option<FrontendError>,
     stats: Stats,
 }
@@ -402,8 +404,10 @@ impl<P: SharedPage> Frontend<P> {
             failed_sessions: 0,
             retry_at_ns: 0,
             is_started: false,
+            is_watching: false,
             is_shutdown_requested: false,
             shutdown: None,
+            closed_at_ns: None,
             error: None,
             stats: Stats::default(),
         }
@@ -474,14 +478,29 @@ impl<P: SharedPage> Frontend<P> {
                 self.fail_permanently(env, e);
             }
         }
+        let mut is_backend_changed = false;
+        while env.store.take_watch_event(&self.watch_token).is_some() {
+            is_backend_changed = true;
+        }
         if self.front_state != XenbusState::Closed {
+            if is_backend_changed {
+                self.backend_state = self.read_backend_state(env);
+            }
             self.step(now_ns, env, source);
         }
         if now_ns >= self.next_reclaim_ns && self.reclaim.pending() > 0 {
             self.reclaim.retry(env.gnttab);
             self.next_reclaim_ns = now_ns.saturating_add(self.options.reclaim_interval_ns);
         }
-        let is_finished = self.front_state == XenbusState::Closed;
+        if self.front_state == XenbusState::Closed && self.closed_at_ns.is_none() {
+            self.closed_at_ns = Some(now_ns);
+        }
+        // A closed device still gives back pages the backend held at the time,
+        // for a bounded while.
+        let is_finished = self.closed_at_ns.is_some_and(|t| {
+            self.reclaim.pending() == 0
+                || now_ns >= t.saturating_add(self.options.shutdown_timeout_ns)
+        });
         PollResult {
             wake_at_ns: if is_finished {
                 None
@@ -493,13 +512,6 @@ impl<P: SharedPage> Frontend<P> {
     }
 
     fn step(&mut self, now_ns: u64, env: &mut Env<'_, P>, source: &mut dyn FrameSource) {
-        let mut backend_changed = false;
-        while env.store.take_watch_event(&self.watch_token).is_some() {
-            backend_changed = true;
-        }
-        if backend_changed {
-            self.backend_state = self.read_backend_state(env);
-        }
         if self.is_shutdown_requested && self.shutdown.is_none() {
             self.begin_shutdown(now_ns, env);
         }
@@ -580,6 +592,7 @@ impl<P: SharedPage> Frontend<P> {
         env.store
             .watch(&format!("{}/state", self.backend_path), &self.watch_token)
             .map_err(FrontendError::Store)?;
+        self.is_watching = true;
         self.backend_state = self.read_backend_state(env);
         self.set_state(env, XenbusState::Initialising);
         Ok(())
@@ -619,6 +632,17 @@ impl<P: SharedPage> Frontend<P> {
         self.teardown(env);
         self.error = Some(error);
         self.set_state(env, XenbusState::Closed);
+        self.unwatch(env);
+    }
+
+    fn unwatch(&mut self, env: &mut Env<'_, P>) {
+        if !core::mem::take(&mut self.is_watching) {
+            return;
+        }
+        let path = format!("{}/state", self.backend_path);
+        if let Err(e) = env.store.unwatch(&path, &self.watch_token) {
+            log::warn!("vdispl: unwatch {path}: {e}");
+        }
     }
 
     /// A session failed during setup or the backend went silent: tear down,
@@ -820,6 +844,17 @@ impl<P: SharedPage> Frontend<P> {
     /// gone or we give up on it).
     fn teardown(&mut self, env: &mut Env<'_, P>) {
         if let Some(session) = self.session.take() {
+            // Frames rendered but never sent are drawn again after reconnecting,
+            // so the frame sequence the backend sees has no holes.
+            for conn in &session.connectors {
+                let unsent = conn.buffers.iter().filter_map(|b| match b.state {
+                    BufState::Ready(n) => Some(n),
+                    _ => None,
+                });
+                if let (Some(n), Some(next)) = (unsent.min(), self.next_frame.get_mut(conn.index)) {
+                    *next = (*next).min(n);
+                }
+            }
             Self::release_session(session, env, &mut self.reclaim);
         }
     }

@@ -25,7 +25,10 @@ pub mod state;
 pub mod store;
 
 #[cfg(test)]
-#[allow(dead_code)] // Parts are used only by the frontend tests still being written.
+mod frontend_tests;
+#[cfg(test)]
+mod sim_backend;
+#[cfg(test)]
 mod testing;
 
 /// Something that draws frames: the built-in [`pattern::TestPattern`] or a demo

@@ -268,10 +268,6 @@ impl FakeEvtchn {
     pub fn outstanding(&self) -> usize {
         self.inner.borrow().open.len()
     }
-    /// Whether `port` is open.
-    pub fn is_open(&self, port: EvtchnPort) -> bool {
-        self.inner.borrow().open.contains(&port)
-    }
     /// Peer side: notify our `port`.
     pub fn peer_notify(&self, port: EvtchnPort) {
         let mut inner = self.inner.borrow_mut();
@@ -373,6 +369,15 @@ impl MemStore {
     /// Commits failed so far.
     pub fn commits_failed(&self) -> usize {
         self.inner.borrow().commits_failed
+    }
+    /// Watch events queued for `token`.
+    pub fn pending_events(&self, token: &str) -> usize {
+        self.inner
+            .borrow()
+            .events
+            .iter()
+            .filter(|(_, t)| t == token)
+            .count()
     }
     /// Watches registered.
     pub fn watch_count(&self) -> usize {
