@@ -1,0 +1,15 @@
+//! CPU time of the calling thread (`getrusage(RUSAGE_THREAD)`).
+
+/// User + system CPU time the calling thread has used, in nanoseconds.
+pub fn thread_cpu_ns() -> u64 {
+    let mut usage = core::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` points to writable memory for one `struct rusage`.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) };
+    if rc != 0 {
+        return 0;
+    }
+    // SAFETY: getrusage succeeded, so it initialised the struct (and it was zeroed).
+    let usage = unsafe { usage.assume_init() };
+    let ns = |tv: libc::timeval| (tv.tv_sec as u64) * 1_000_000_000 + (tv.tv_usec as u64) * 1_000;
+    ns(usage.ru_utime) + ns(usage.ru_stime)
+}
