@@ -5,6 +5,7 @@
 //! watch is pending) or jump the clock to the earliest wake-up time.
 
 use std::format;
+use std::rc::Rc;
 use std::vec;
 use std::vec::Vec;
 
@@ -48,7 +49,7 @@ impl Rig {
         let pages = FakePages::default();
         let gnt = FakeGnttab::new(&pages);
         let evt = FakeEvtchn::default();
-        let be = SimBackend::new(&store, &gnt, &evt, FE, BE);
+        let be = SimBackend::new(Rc::new(store.clone()), &gnt, &evt, FE, BE);
         Rig {
             fe: Frontend::new(FE, options),
             be,
@@ -617,4 +618,76 @@ fn wake_times_are_deadlines_not_busy_polling() {
     // one for the frame-done event; far from polling every millisecond.
     let per_frame = (rig.polls - polls) as f64 / 60.0;
     assert!(per_frame <= 4.0, "{per_frame} polls per frame");
+}
+
+/// The whole stack: the frontend over `xen::xenstore`'s client and wire codec
+/// (through [`crate::store::ClientStore`]) against `xen`'s wire-level fake
+/// xenstored, with the backend writing to the same store.
+#[test]
+fn full_stack_over_the_xenstore_wire_protocol() {
+    use crate::store::ClientStore;
+    use xen::types::DomId;
+    use xen::xenstore::fake::FakeXenstore;
+    use xen::xenstore::XenstoreClient;
+
+    let xs = FakeXenstore::new();
+    let fe_abs = "/local/domain/5/device/vdispl/0";
+    xs.write(&format!("{fe_abs}/backend"), BE.as_bytes());
+    xs.write(&format!("{fe_abs}/backend-id"), b"0");
+    xs.write(&format!("{fe_abs}/0/resolution"), b"32x24");
+    xs.write(&format!("{fe_abs}/1/resolution"), b"24x32");
+    xs.fail_next_commits(2);
+    let mut store = ClientStore::new(XenstoreClient::new(xs.connect(DomId(5))));
+    let mut pages = FakePages::default();
+    let mut gnt = FakeGnttab::new(&pages);
+    let mut evt = FakeEvtchn::default();
+    let mut be = SimBackend::new(Rc::new(xs.clone()), &gnt, &evt, fe_abs, BE);
+    let mut fe: Frontend<FakePage> = Frontend::new(FE, Options::default());
+    let mut now = 1_000 * MS;
+    let mut shutdown_at = None;
+    for _ in 0..100_000 {
+        let mut env = Env {
+            evtchn: &mut evt,
+            gnttab: &mut gnt,
+            pages: &mut pages,
+            store: &mut store,
+        };
+        let r = fe.poll(now, &mut env, &mut TestPattern);
+        if r.is_finished {
+            break;
+        }
+        be.step(now);
+        if shutdown_at.is_none() && be.flips_of(1).len() >= 30 {
+            fe.request_shutdown();
+            shutdown_at = Some(now);
+        }
+        let _ = store.client_mut().poll_watch_events();
+        let is_pending = matches!(evt.wait(&fe.ports(), None), Ok(WaitOutcome::Pending))
+            || store.pending_watch_events() > 0;
+        if !is_pending {
+            let next = [r.wake_at_ns, be.next_due()].into_iter().flatten().min();
+            now = next.unwrap_or(now + MS).max(now);
+        }
+    }
+    assert!(shutdown_at.is_some(), "never flipped 30 times");
+    assert_eq!(fe.state(), XenbusState::Closed);
+    assert_eq!(fe.stats().publish_retries, 2);
+    assert_eq!(be.frontend_version.as_deref(), Some("2"));
+    assert_eq!(
+        xs.read_string(&format!("{fe_abs}/state")).as_deref(),
+        Some("6")
+    );
+    assert!(xs
+        .read_string(&format!("{fe_abs}/1/req-ring-ref"))
+        .is_some());
+    for conn in 0..2 {
+        for (k, f) in be.flips_of(conn).iter().enumerate() {
+            assert_eq!(f.hash, expected_hash(k as u64 + 1, f.width, f.height));
+        }
+    }
+    assert!(be.violations.is_empty(), "{:?}", be.violations);
+    assert_eq!(
+        (gnt.outstanding(), evt.outstanding(), pages.live()),
+        (0, 0, 0)
+    );
 }

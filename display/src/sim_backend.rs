@@ -28,6 +28,41 @@ use crate::edid::build_base_block;
 use crate::frontend::DRM_FORMAT_XRGB8888;
 use crate::testing::{FakeEvtchn, FakeGnttab, MemStore, PageMem};
 
+/// The backend's own (direct) view of xenstore: the in-memory [`MemStore`] or
+/// `xen`'s wire-level `FakeXenstore`.
+pub trait SimStore {
+    /// Write a node (absolute path, or as the store resolves it).
+    fn set(&self, path: &str, value: &str);
+    /// Read a node.
+    fn get(&self, path: &str) -> Option<String>;
+    /// Remove a node.
+    fn remove(&self, path: &str);
+}
+
+impl SimStore for MemStore {
+    fn set(&self, path: &str, value: &str) {
+        MemStore::set(self, path, value)
+    }
+    fn get(&self, path: &str) -> Option<String> {
+        MemStore::get(self, path)
+    }
+    fn remove(&self, path: &str) {
+        MemStore::remove(self, path)
+    }
+}
+
+impl SimStore for xen::xenstore::fake::FakeXenstore {
+    fn set(&self, path: &str, value: &str) {
+        self.write(path, value.as_bytes())
+    }
+    fn get(&self, path: &str) -> Option<String> {
+        self.read_string(path)
+    }
+    fn remove(&self, path: &str) {
+        self.rm(path)
+    }
+}
+
 /// FNV-1a over the visible pixels (little-endian bytes), row-major.
 pub fn frame_hash(pixels: impl Iterator<Item = u32>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -122,7 +157,7 @@ struct SimConn {
 
 /// The simulated backend.
 pub struct SimBackend {
-    store: MemStore,
+    store: Rc<dyn SimStore>,
     gnt: FakeGnttab,
     evt: FakeEvtchn,
     fe_path: String,
@@ -154,14 +189,14 @@ const NS_PER_MS: u64 = 1_000_000;
 impl SimBackend {
     /// A backend at `be_path` for the frontend at `fe_path`.
     pub fn new(
-        store: &MemStore,
+        store: Rc<dyn SimStore>,
         gnt: &FakeGnttab,
         evt: &FakeEvtchn,
         fe_path: &str,
         be_path: &str,
     ) -> SimBackend {
         SimBackend {
-            store: store.clone(),
+            store,
             gnt: gnt.clone(),
             evt: evt.clone(),
             fe_path: fe_path.into(),

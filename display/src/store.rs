@@ -4,20 +4,16 @@
 //! per (re)connection and needs to learn when the backend's `state` node changes.
 //! [`Store`] captures exactly that, so the protocol logic runs on the host against
 //! an in-memory store and in the unikernel against `xen::xenstore`'s client (the
-//! adapter lives next to the kernel glue). Paths are passed as given: relative
-//! paths resolve against `/local/domain/<self>` as xenstored defines.
+//! adapter is [`ClientStore`]). Paths are passed as given: relative paths
+//! resolve against `/local/domain/<self>` as xenstored defines.
 
-use alloc::string::String;
+use alloc::collections::VecDeque;
+use alloc::string::{String, ToString};
 use core::fmt;
 
-/// A transaction handle (`tx_id` of `xs_wire.h`); `0` is "no transaction".
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TxId(pub u32);
+use xen::xenstore::{WatchEvent, XenstoreClient, XenstoreTransport, XsClientError};
 
-impl TxId {
-    /// Outside any transaction.
-    pub const NONE: TxId = TxId(0);
-}
+pub use xen::xenstore::client::TxId;
 
 /// Why a xenstore operation failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,4 +55,86 @@ pub trait Store {
     /// last call (events for other tokens are left for their owners). Returns the
     /// path that fired.
     fn take_watch_event(&mut self, token: &str) -> Option<String>;
+}
+
+impl From<XsClientError> for StoreError {
+    fn from(e: XsClientError) -> Self {
+        match e {
+            e if e.is_eagain() => StoreError::Again,
+            XsClientError::Xs(errno) => StoreError::Xenstored(errno.to_string()),
+            other => StoreError::Transport(other.to_string()),
+        }
+    }
+}
+
+/// [`Store`] over `xen::xenstore`'s client (the guest's xenstore ring, or
+/// `FakeXenstore` in tests).
+///
+/// The client has one queue of watch events for every token; this adapter
+/// drains it and keeps events for tokens nobody asked about yet, so several
+/// users (the frontend's backend-state watch, the kernel's `control/shutdown`
+/// watch) can each take their own with [`Store::take_watch_event`].
+pub struct ClientStore<T: XenstoreTransport> {
+    client: XenstoreClient<T>,
+    events: VecDeque<WatchEvent>,
+}
+
+impl<T: XenstoreTransport> ClientStore<T> {
+    /// Wrap a client.
+    pub fn new(client: XenstoreClient<T>) -> Self {
+        ClientStore {
+            client,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The client, for operations outside [`Store`].
+    pub fn client_mut(&mut self) -> &mut XenstoreClient<T> {
+        &mut self.client
+    }
+
+    /// Watch events queued here and in the client, for any token.
+    pub fn pending_watch_events(&self) -> usize {
+        self.events.len() + self.client.pending_watch_events()
+    }
+}
+
+impl<T: XenstoreTransport> fmt::Debug for ClientStore<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientStore")
+            .field("queued_events", &self.events.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: XenstoreTransport> Store for ClientStore<T> {
+    fn read(&mut self, tx: TxId, path: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.client.try_read_string(tx, path)?)
+    }
+    fn write(&mut self, tx: TxId, path: &str, value: &str) -> Result<(), StoreError> {
+        Ok(self.client.write(tx, path, value.as_bytes())?)
+    }
+    fn transaction_start(&mut self) -> Result<TxId, StoreError> {
+        Ok(self.client.transaction_start()?)
+    }
+    fn transaction_end(&mut self, tx: TxId, is_commit: bool) -> Result<(), StoreError> {
+        Ok(self.client.transaction_end(tx, is_commit)?)
+    }
+    fn watch(&mut self, path: &str, token: &str) -> Result<(), StoreError> {
+        Ok(self.client.watch(path, token)?)
+    }
+    fn unwatch(&mut self, path: &str, token: &str) -> Result<(), StoreError> {
+        self.events.retain(|e| e.token != token);
+        Ok(self.client.unwatch(path, token)?)
+    }
+    fn take_watch_event(&mut self, token: &str) -> Option<String> {
+        if let Err(e) = self.client.poll_watch_events() {
+            log::warn!("xenstore: polling watch events: {e}");
+        }
+        while let Some(e) = self.client.take_watch_event() {
+            self.events.push_back(e);
+        }
+        let i = self.events.iter().position(|e| e.token == token)?;
+        self.events.remove(i).map(|e| e.path)
+    }
 }
