@@ -1,91 +1,43 @@
 //! One connector's two channels: the request ring and the event page.
 //!
-//! The request ring is a standard one-page Xen shared ring
+//! The request ring is a one-page Xen shared ring
 //! (`xen/include/public/io/ring.h`, `DEFINE_RING_TYPES(xen_displif, ...)`,
-//! 32 slots of 64 bytes after a 64-byte header) on which the frontend produces
-//! requests and consumes responses; the event page
-//! (`struct xendispl_event_page`) is a 63-slot ring on which the backend
-//! produces events and the frontend consumes them. Both are accessed as
-//! `&[AtomicU32]` views of the shared page; every index the backend writes is
-//! checked before it is used, so a corrupt ring is a [`ChannelError`], never
-//! an out-of-bounds access. Barriers follow `ring.h`: entries are written
-//! before the producer index is published (release store), the producer index
-//! is read before the entries it covers (acquire load), and a full fence
-//! separates publishing an index from reading the peer's event threshold.
-//!
-//! [`RequestRing`] also enforces the displif rule the frontend relies on: at
-//! most one request is outstanding; its id and operation are remembered so the
-//! response can be matched (mismatches are reported, not trusted).
+//! 32 slots of 64 bytes) on which the frontend produces requests and consumes
+//! responses; the event page (`struct xendispl_event_page`) is a 63-slot ring
+//! on which the backend produces events. The index math, barriers and the
+//! checks of the backend's producer indices are `xen::ring`'s
+//! ([`FrontRing`], [`EventPageConsumer`]); this module adds what displif
+//! needs on top: packet encoding, request ids, at most one outstanding request
+//! per ring with its id and operation remembered so the response can be
+//! matched (mismatches are reported, never trusted), and the grant that shares
+//! each page. A corrupt ring is a [`ChannelError`], never an out-of-bounds
+//! access.
 
 use core::fmt;
-use core::sync::atomic::{fence, AtomicU32, Ordering};
 
-use xen::abi::displif::{
-    packet_to_words, words_to_packet, Event, PacketError, Request, Response, PACKET_WORDS,
-    XENDISPL_IN_RING_LEN, XENDISPL_IN_RING_OFFS, XENDISPL_REQ_RING_SIZE,
-};
-use xen::abi::ring::{
-    SRING_ENTRIES_OFFSET, SRING_REQ_EVENT_OFFSET, SRING_REQ_PROD_OFFSET, SRING_RSP_EVENT_OFFSET,
-    SRING_RSP_PROD_OFFSET,
-};
+use xen::abi::displif::{Event, PacketError, Request, Response, PACKET_SIZE};
+use xen::platform::SharedPage;
+use xen::ring::{EventPageConsumer, EventRingError, FrontRing, RingError};
+use xen::types::GrantRef;
 
-const REQ_PROD: usize = SRING_REQ_PROD_OFFSET / 4;
-const REQ_EVENT: usize = SRING_REQ_EVENT_OFFSET / 4;
-const RSP_PROD: usize = SRING_RSP_PROD_OFFSET / 4;
-const RSP_EVENT: usize = SRING_RSP_EVENT_OFFSET / 4;
-const ENTRIES: usize = SRING_ENTRIES_OFFSET / 4;
-const IN_CONS: usize = 0;
-const IN_PROD: usize = 1;
-const EVENTS: usize = XENDISPL_IN_RING_OFFS / 4;
+use crate::pages::GrantedPage;
 
 /// A shared ring or event page the backend corrupted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChannelError {
-    /// The page view is not a whole page of words.
-    BadPage,
-    /// `rsp_prod` moved past the requests we produced.
-    ResponsesOverrun {
-        /// Our response consumer index.
-        rsp_cons: u32,
-        /// The backend's producer index.
-        rsp_prod: u32,
-    },
-    /// `in_prod` is more than a ring's worth ahead of our consumer index.
-    EventsOverrun {
-        /// Our consumer index.
-        in_cons: u32,
-        /// The backend's producer index.
-        in_prod: u32,
-    },
+    /// The request ring.
+    Ring(RingError),
+    /// The event page.
+    Events(EventRingError),
 }
 
 impl fmt::Display for ChannelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ChannelError::BadPage => f.write_str("shared page is not 4096 bytes"),
-            ChannelError::ResponsesOverrun { rsp_cons, rsp_prod } => write!(
-                f,
-                "backend rsp_prod {rsp_prod} is beyond our requests (rsp_cons {rsp_cons})"
-            ),
-            ChannelError::EventsOverrun { in_cons, in_prod } => write!(
-                f,
-                "backend in_prod {in_prod} is more than {XENDISPL_IN_RING_LEN} ahead of in_cons {in_cons}"
-            ),
+            ChannelError::Ring(e) => write!(f, "request ring: {e}"),
+            ChannelError::Events(e) => write!(f, "event page: {e}"),
         }
     }
-}
-
-fn check_page(words: &[AtomicU32]) -> Result<(), ChannelError> {
-    if words.len() == 1024 {
-        Ok(())
-    } else {
-        Err(ChannelError::BadPage)
-    }
-}
-
-fn read_packet(words: &[AtomicU32], at: usize) -> [u8; 64] {
-    let w: [u32; PACKET_WORDS] = core::array::from_fn(|i| words[at + i].load(Ordering::Relaxed));
-    words_to_packet(&w)
 }
 
 /// The outstanding request.
@@ -109,31 +61,56 @@ pub enum Received {
     Malformed(PacketError),
 }
 
-/// Front end of the request ring, at most one request outstanding.
-#[derive(Debug)]
-pub struct RequestRing {
-    req_prod_pvt: u32,
-    rsp_cons: u32,
+/// Front end of a granted request ring, at most one request outstanding.
+pub struct RequestRing<P: SharedPage> {
+    ring: FrontRing<P>,
+    gref: GrantRef,
     next_id: u16,
     outstanding: Option<Outstanding>,
 }
 
-impl RequestRing {
-    /// Initialise the shared ring in `words` (`SHARED_RING_INIT` +
-    /// `FRONT_RING_INIT`). The page must not be shared yet.
-    pub fn init(words: &[AtomicU32]) -> Result<RequestRing, ChannelError> {
-        check_page(words)?;
-        for w in words {
-            w.store(0, Ordering::Relaxed);
+impl<P: SharedPage> fmt::Debug for RequestRing<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestRing")
+            .field("gref", &self.gref)
+            .field("outstanding", &self.outstanding)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: SharedPage> RequestRing<P> {
+    /// Initialise the shared ring in a granted page that is not published yet
+    /// (`SHARED_RING_INIT` + `FRONT_RING_INIT`). On failure the page is
+    /// handed back (`None` only if `xen::ring` rejected on attach a page it
+    /// accepted on init, which its geometry check rules out).
+    pub fn init(page: GrantedPage<P>) -> Result<Self, (Option<GrantedPage<P>>, ChannelError)> {
+        // Initialise through a borrow first: on failure the granted page must
+        // come back to us, not be dropped (freed) while still granted.
+        if let Err(e) = FrontRing::init(page.page(), PACKET_SIZE) {
+            return Err((Some(page), ChannelError::Ring(e)));
         }
-        words[REQ_EVENT].store(1, Ordering::Relaxed);
-        words[RSP_EVENT].store(1, Ordering::Relaxed);
+        let (page, gref) = page.into_parts();
+        // Same page, same geometry: attaching cannot fail where init succeeded.
+        let ring = FrontRing::attach(page, PACKET_SIZE, 0).map_err(|e| {
+            log::error!("vdispl: ring attach failed after init: {e}; page {gref} lost");
+            (None, ChannelError::Ring(e))
+        })?;
         Ok(RequestRing {
-            req_prod_pvt: 0,
-            rsp_cons: 0,
+            ring,
+            gref,
             next_id: 0,
             outstanding: None,
         })
+    }
+
+    /// The grant of the ring page (`req-ring-ref`).
+    pub fn gref(&self) -> GrantRef {
+        self.gref
+    }
+
+    /// Give the granted page back (to end its grant).
+    pub fn into_page(self) -> GrantedPage<P> {
+        GrantedPage::from_parts(self.ring.into_page(), self.gref)
     }
 
     /// The outstanding request, if any.
@@ -147,59 +124,36 @@ impl RequestRing {
         self.outstanding = None;
     }
 
-    /// Put `req` on the ring with a fresh id. Returns the id and whether the
-    /// backend must be notified. Panics never; refuses (returns `None`) while a
+    /// Put `req` on the ring with a fresh id and publish it. Returns the id
+    /// and whether the backend must be notified; refuses (`None`) while a
     /// request is outstanding.
     #[must_use = "notify the backend when the flag is set"]
-    pub fn push(&mut self, words: &[AtomicU32], req: &Request) -> Option<(u16, bool)> {
-        if self.outstanding.is_some() || check_page(words).is_err() {
+    pub fn push(&mut self, req: &Request) -> Option<(u16, bool)> {
+        if self.outstanding.is_some() {
             return None;
         }
         let id = self.next_id;
+        // With one request outstanding at most the ring is never full.
+        self.ring.put_request(&req.encode(id)).ok()?;
         self.next_id = self.next_id.wrapping_add(1);
-        let slot = (self.req_prod_pvt as usize) & (XENDISPL_REQ_RING_SIZE - 1);
-        let at = ENTRIES + slot * PACKET_WORDS;
-        for (i, w) in packet_to_words(&req.encode(id)).into_iter().enumerate() {
-            words[at + i].store(w, Ordering::Relaxed);
-        }
-        let old = self.req_prod_pvt;
-        self.req_prod_pvt = old.wrapping_add(1);
-        // RING_PUSH_REQUESTS_AND_CHECK_NOTIFY: the entry stores above happen
-        // before the backend can see the new req_prod (release)...
-        words[REQ_PROD].store(self.req_prod_pvt, Ordering::Release);
-        // ...and req_prod is globally visible before we read req_event (mb).
-        fence(Ordering::SeqCst);
-        let event = words[REQ_EVENT].load(Ordering::Relaxed);
-        let notify = self.req_prod_pvt.wrapping_sub(event) < self.req_prod_pvt.wrapping_sub(old);
+        let pushed = self.ring.push_requests();
         self.outstanding = Some(Outstanding {
             id,
             operation: req.operation(),
         });
-        Some((id, notify))
+        Some((id, pushed.notify))
     }
 
     /// Consume every available response (`RING_FINAL_CHECK_FOR_RESPONSES`
     /// included), calling `on` for each.
-    pub fn take_responses(
-        &mut self,
-        words: &[AtomicU32],
-        mut on: impl FnMut(Received),
-    ) -> Result<(), ChannelError> {
-        check_page(words)?;
+    pub fn take_responses(&mut self, mut on: impl FnMut(Received)) -> Result<(), ChannelError> {
+        let mut packet = [0u8; PACKET_SIZE];
         loop {
-            // Acquire: entries up to rsp_prod are read after rsp_prod.
-            let rsp_prod = words[RSP_PROD].load(Ordering::Acquire);
-            let available = rsp_prod.wrapping_sub(self.rsp_cons);
-            if available > self.req_prod_pvt.wrapping_sub(self.rsp_cons) {
-                return Err(ChannelError::ResponsesOverrun {
-                    rsp_cons: self.rsp_cons,
-                    rsp_prod,
-                });
-            }
-            while self.rsp_cons != rsp_prod {
-                let slot = (self.rsp_cons as usize) & (XENDISPL_REQ_RING_SIZE - 1);
-                let packet = read_packet(words, ENTRIES + slot * PACKET_WORDS);
-                self.rsp_cons = self.rsp_cons.wrapping_add(1);
+            while self
+                .ring
+                .take_response(&mut packet)
+                .map_err(ChannelError::Ring)?
+            {
                 on(match Response::decode(&packet) {
                     Err(e) => Received::Malformed(e),
                     Ok(r) => match self.outstanding {
@@ -211,11 +165,11 @@ impl RequestRing {
                     },
                 });
             }
-            // Ask for a notification at the next response, then re-check for a
-            // response that raced with that request (mb between the two).
-            words[RSP_EVENT].store(self.rsp_cons.wrapping_add(1), Ordering::Relaxed);
-            fence(Ordering::SeqCst);
-            if words[RSP_PROD].load(Ordering::Acquire) == self.rsp_cons {
+            if !self
+                .ring
+                .final_check_for_responses()
+                .map_err(ChannelError::Ring)?
+            {
                 return Ok(());
             }
         }
@@ -231,171 +185,181 @@ pub enum ReceivedEvent {
     Malformed(PacketError),
 }
 
-/// Consumer side of the event page.
-#[derive(Debug)]
-pub struct EventRing {
-    in_cons: u32,
+/// Consumer side of a granted event page.
+pub struct EventRing<P: SharedPage> {
+    consumer: EventPageConsumer<P>,
+    gref: GrantRef,
 }
 
-impl EventRing {
-    /// Zero the event page; it must not be shared yet.
-    pub fn init(words: &[AtomicU32]) -> Result<EventRing, ChannelError> {
-        check_page(words)?;
-        for w in words {
-            w.store(0, Ordering::Relaxed);
+impl<P: SharedPage> fmt::Debug for EventRing<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventRing")
+            .field("gref", &self.gref)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: SharedPage> EventRing<P> {
+    /// Use a granted, zeroed, not yet published page as the event page.
+    pub fn init(page: GrantedPage<P>) -> Result<Self, (Option<GrantedPage<P>>, ChannelError)> {
+        if let Err(e) = EventPageConsumer::new(page.page()) {
+            return Err((Some(page), ChannelError::Events(e)));
         }
-        Ok(EventRing { in_cons: 0 })
+        let (page, gref) = page.into_parts();
+        let consumer = EventPageConsumer::new(page).map_err(|e| {
+            log::error!("vdispl: event page rejected after being accepted: {e}; page {gref} lost");
+            (None, ChannelError::Events(e))
+        })?;
+        Ok(EventRing { consumer, gref })
+    }
+
+    /// The grant of the event page (`evt-ring-ref`).
+    pub fn gref(&self) -> GrantRef {
+        self.gref
+    }
+
+    /// Give the granted page back (to end its grant).
+    pub fn into_page(self) -> GrantedPage<P> {
+        GrantedPage::from_parts(self.consumer.into_page(), self.gref)
     }
 
     /// Consume every available event, calling `on` for each.
-    pub fn take_events(
-        &mut self,
-        words: &[AtomicU32],
-        mut on: impl FnMut(ReceivedEvent),
-    ) -> Result<(), ChannelError> {
-        check_page(words)?;
-        // Acquire: the events up to in_prod are read after in_prod.
-        let in_prod = words[IN_PROD].load(Ordering::Acquire);
-        if in_prod.wrapping_sub(self.in_cons) > XENDISPL_IN_RING_LEN as u32 {
-            return Err(ChannelError::EventsOverrun {
-                in_cons: self.in_cons,
-                in_prod,
-            });
+    pub fn take_events(&mut self, mut on: impl FnMut(ReceivedEvent)) -> Result<(), ChannelError> {
+        loop {
+            match self.consumer.next_event() {
+                Ok(Some(e)) => on(ReceivedEvent::FrameDone(e)),
+                Ok(None) => return Ok(()),
+                Err(EventRingError::BadEvent { error, .. }) => on(ReceivedEvent::Malformed(error)),
+                Err(e) => return Err(ChannelError::Events(e)),
+            }
         }
-        while self.in_cons != in_prod {
-            let slot = (self.in_cons % XENDISPL_IN_RING_LEN as u32) as usize;
-            let packet = read_packet(words, EVENTS + slot * PACKET_WORDS);
-            self.in_cons = self.in_cons.wrapping_add(1);
-            on(match Event::decode(&packet) {
-                Ok(e) => ReceivedEvent::FrameDone(e),
-                Err(e) => ReceivedEvent::Malformed(e),
-            });
-        }
-        // Release: our reads of the slots happen before the backend may reuse them.
-        words[IN_CONS].store(self.in_cons, Ordering::Release);
-        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xen::abi::displif::{PageFlipReq, XENDISPL_OP_PG_FLIP, XENDISPL_OP_SET_CONFIG};
+    use crate::testing::{FakeGnttab, FakePage, FakePages};
+    use core::sync::atomic::Ordering;
+    use xen::abi::displif::{
+        packet_to_words, PageFlipReq, XENDISPL_OP_PG_FLIP, XENDISPL_OP_SET_CONFIG,
+    };
+    use xen::ring::event_slot_word;
+    use xen::types::DomId;
 
-    fn page() -> std::vec::Vec<AtomicU32> {
-        (0..1024).map(|_| AtomicU32::new(0xdead_beef)).collect()
+    const REQ_EVENT: usize = 1;
+    const RSP_PROD: usize = 2;
+    const RSP_EVENT: usize = 3;
+    const IN_CONS: usize = 0;
+    const IN_PROD: usize = 1;
+
+    fn granted() -> (GrantedPage<FakePage>, FakeGnttab, FakePages) {
+        let mut pages = FakePages::default();
+        let mut gnt = FakeGnttab::new(&pages);
+        let page = GrantedPage::new(&mut pages, &mut gnt, DomId(0)).unwrap();
+        for w in page.page().words() {
+            w.store(0xdead_beef, Ordering::Relaxed);
+        }
+        (page, gnt, pages)
     }
 
-    fn respond(words: &[AtomicU32], index: u32, r: Response) {
+    fn respond(ring: &RequestRing<FakePage>, index: u32, r: Response) {
+        let words = ring.ring.page().words();
         let slot = index as usize % 32;
         for (i, w) in packet_to_words(&r.encode()).into_iter().enumerate() {
-            words[ENTRIES + slot * 16 + i].store(w, Ordering::Relaxed);
+            words[16 + slot * 16 + i].store(w, Ordering::Relaxed);
         }
         words[RSP_PROD].store(index + 1, Ordering::Release);
     }
 
+    fn resp(id: u16, operation: u8, status: i32) -> Response {
+        Response {
+            id,
+            operation,
+            status,
+            edid_sz: 0,
+        }
+    }
+
     #[test]
     fn one_outstanding_request_matched_by_id_and_operation() {
-        let words = page();
-        let mut ring = RequestRing::init(&words).unwrap();
+        let (page, _gnt, _pages) = granted();
+        let gref = page.gref();
+        let mut ring = RequestRing::init(page).unwrap();
+        assert_eq!(ring.gref(), gref);
+        let words = ring.ring.page().words();
         assert_eq!(words[REQ_EVENT].load(Ordering::Relaxed), 1);
         let flip = Request::PageFlip(PageFlipReq { fb_cookie: 5 });
-        let (id, notify) = ring.push(&words, &flip).unwrap();
+        let (id, notify) = ring.push(&flip).unwrap();
         assert!(notify, "req_event 1 asks for a kick at the first request");
-        assert_eq!(ring.push(&words, &flip), None, "second request refused");
-        assert_eq!(words[REQ_PROD].load(Ordering::Relaxed), 1);
-        // A response with the wrong id, then one with the wrong operation,
-        // then the right one.
+        assert_eq!(ring.push(&flip), None, "second request refused");
+        // A response with the wrong id is reported, the request stays outstanding.
         let mut got = std::vec::Vec::new();
-        respond(
-            &words,
-            0,
-            Response {
-                id: id + 1,
-                operation: XENDISPL_OP_PG_FLIP,
-                status: 0,
-                edid_sz: 0,
-            },
-        );
-        ring.take_responses(&words, |r| got.push(r)).unwrap();
+        respond(&ring, 0, resp(id + 1, XENDISPL_OP_PG_FLIP, 0));
+        ring.take_responses(|r| got.push(r)).unwrap();
         assert!(matches!(got[0], Received::Unexpected(_)));
         assert!(ring.outstanding().is_some());
         // The backend cannot produce more responses than we made requests.
-        respond(
-            &words,
-            1,
-            Response {
-                id,
-                operation: XENDISPL_OP_SET_CONFIG,
-                status: 0,
-                edid_sz: 0,
-            },
-        );
+        respond(&ring, 1, resp(id, XENDISPL_OP_SET_CONFIG, 0));
         assert!(matches!(
-            ring.take_responses(&words, |_| {}),
-            Err(ChannelError::ResponsesOverrun { .. })
+            ring.take_responses(|_| {}),
+            Err(ChannelError::Ring(RingError::ProducerOverflow { .. }))
         ));
+        assert_eq!(ring.into_page().gref(), gref);
     }
 
     #[test]
     fn responses_wrap_around_the_ring() {
-        let words = page();
-        let mut ring = RequestRing::init(&words).unwrap();
+        let (page, _gnt, _pages) = granted();
+        let mut ring = RequestRing::init(page).unwrap();
         for n in 0..100u32 {
             let (id, _) = ring
-                .push(&words, &Request::PageFlip(PageFlipReq { fb_cookie: 1 }))
+                .push(&Request::PageFlip(PageFlipReq { fb_cookie: 1 }))
                 .unwrap();
             assert_eq!(id, n as u16);
-            respond(
-                &words,
-                n,
-                Response {
-                    id,
-                    operation: XENDISPL_OP_PG_FLIP,
-                    status: -22,
-                    edid_sz: 0,
-                },
-            );
+            respond(&ring, n, resp(id, XENDISPL_OP_PG_FLIP, -22));
             let mut got = None;
-            ring.take_responses(&words, |r| got = Some(r)).unwrap();
+            ring.take_responses(|r| got = Some(r)).unwrap();
             assert_eq!(
                 got,
-                Some(Received::Matched(Response {
-                    id,
-                    operation: XENDISPL_OP_PG_FLIP,
-                    status: -22,
-                    edid_sz: 0
-                }))
+                Some(Received::Matched(resp(id, XENDISPL_OP_PG_FLIP, -22)))
             );
+            assert!(ring.outstanding().is_none());
+            let words = ring.ring.page().words();
             assert_eq!(words[RSP_EVENT].load(Ordering::Relaxed), n + 2);
         }
     }
 
     #[test]
-    fn events_are_consumed_modulo_63_and_overruns_detected() {
-        let words = page();
-        let mut evt = EventRing::init(&words).unwrap();
+    fn events_are_consumed_and_overruns_detected() {
+        let (page, gnt, _pages) = granted();
+        for w in page.page().words() {
+            w.store(0, Ordering::Relaxed);
+        }
+        let gref = page.gref();
+        let mut evt = EventRing::init(page).unwrap();
+        // The backend's view of the page.
+        let be = gnt.peer_map(gref).unwrap();
         // Start near the u32 wrap to cover the modulo-63 jump: 2^32 mod 63 = 4,
-        // so index u32::MAX - 2 and index 1 share slot 1 (the protocol wart the
+        // so index u32::MAX - 2 and index 1 share a slot (the protocol wart the
         // dossier notes). Consume before the wrap, then after it.
         let start = u32::MAX - 2;
-        evt.in_cons = start;
-        words[IN_CONS].store(start, Ordering::Relaxed);
+        be.set(IN_CONS, start);
+        be.set(IN_PROD, start);
         let mut ids = std::vec::Vec::new();
         for (from, to) in [(0u32, 3u32), (3, 5)] {
             for k in from..to {
-                let idx = start.wrapping_add(k);
-                let slot = (idx % 63) as usize;
+                let at = event_slot_word(start.wrapping_add(k));
                 let e = Event {
                     id: k as u16,
                     fb_cookie: 100 + u64::from(k),
                 };
                 for (i, w) in packet_to_words(&e.encode()).into_iter().enumerate() {
-                    words[EVENTS + slot * 16 + i].store(w, Ordering::Relaxed);
+                    be.set(at + i, w);
                 }
             }
-            words[IN_PROD].store(start.wrapping_add(to), Ordering::Release);
-            evt.take_events(&words, |e| {
+            be.set(IN_PROD, start.wrapping_add(to));
+            evt.take_events(|e| {
                 if let ReceivedEvent::FrameDone(e) = e {
                     ids.push((e.id, e.fb_cookie));
                 }
@@ -403,14 +367,20 @@ mod tests {
             .unwrap();
         }
         assert_eq!(ids, [(0, 100), (1, 101), (2, 102), (3, 103), (4, 104)]);
-        assert_eq!(
-            words[IN_CONS].load(Ordering::Relaxed),
-            start.wrapping_add(5)
-        );
-        words[IN_PROD].store(start.wrapping_add(5 + 64), Ordering::Release);
+        assert_eq!(be.get(IN_CONS), start.wrapping_add(5));
+        // A malformed event is reported and skipped.
+        be.set(event_slot_word(start.wrapping_add(5)), 0x0007_0000); // type 7
+        be.set(IN_PROD, start.wrapping_add(6));
+        let mut bad = 0;
+        evt.take_events(|e| bad += usize::from(matches!(e, ReceivedEvent::Malformed(_))))
+            .unwrap();
+        assert_eq!(bad, 1);
+        be.set(IN_PROD, start.wrapping_add(6 + 64));
         assert!(matches!(
-            evt.take_events(&words, |_| {}),
-            Err(ChannelError::EventsOverrun { .. })
+            evt.take_events(|_| {}),
+            Err(ChannelError::Events(
+                EventRingError::ProducerOverflow { .. }
+            ))
         ));
     }
 }

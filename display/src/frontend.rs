@@ -287,15 +287,13 @@ struct InFlight {
 }
 
 #[derive(Debug)]
-struct Connector<P> {
+struct Connector<P: SharedPage> {
     index: usize,
     configured: Resolution,
     mode: Resolution,
-    ring_page: GrantedPage<P>,
-    ring: RequestRing,
+    ring: RequestRing<P>,
     req_port: EvtchnPort,
-    evt_page: GrantedPage<P>,
-    events: EventRing,
+    events: EventRing<P>,
     evt_port: EvtchnPort,
     queue: VecDeque<Job>,
     in_flight: Option<InFlight>,
@@ -318,7 +316,7 @@ enum ShutdownStage {
 }
 
 #[derive(Debug)]
-struct Session<P> {
+struct Session<P: SharedPage> {
     version: u32,
     connectors: Vec<Connector<P>>,
     /// Set when the session must be torn down (setup failed, backend silent).
@@ -326,7 +324,7 @@ struct Session<P> {
 }
 
 /// The frontend of one vdispl device.
-pub struct Frontend<P> {
+pub struct Frontend<P: SharedPage> {
     device_path: String,
     options: Options,
     watch_token: String,
@@ -351,7 +349,7 @@ pub struct Frontend<P> {
     stats: Stats,
 }
 
-impl<P> fmt::Debug for Frontend<P> {
+impl<P: SharedPage> fmt::Debug for Frontend<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Frontend")
             .field("device_path", &self.device_path)
@@ -694,9 +692,9 @@ impl<P: SharedPage> Frontend<P> {
         for c in &session.connectors {
             let i = c.index;
             for (field, value) in [
-                (XENDISPL_FIELD_REQ_RING_REF, c.ring_page.gref().0),
+                (XENDISPL_FIELD_REQ_RING_REF, c.ring.gref().0),
                 (XENDISPL_FIELD_REQ_CHANNEL, c.req_port.0),
-                (XENDISPL_FIELD_EVT_RING_REF, c.evt_page.gref().0),
+                (XENDISPL_FIELD_EVT_RING_REF, c.events.gref().0),
                 (XENDISPL_FIELD_EVT_CHANNEL, c.evt_port.0),
             ] {
                 writes.push((format!("{dev}/{i}/{field}"), format!("{value}")));
@@ -759,52 +757,63 @@ impl<P: SharedPage> Frontend<P> {
     ) -> Result<Connector<P>, PlatformError> {
         let domid = self.backend_id;
         let reclaim = &mut self.reclaim;
+        let channel_error = |e: ChannelError| {
+            log::error!("vdispl: connector {index}: {e}");
+            PlatformError::NotHeld("a 4 KiB page")
+        };
         let ring_page = GrantedPage::new(env.pages, env.gnttab, domid)?;
+        // The page is granted but not yet published: nobody maps it yet.
+        let ring = RequestRing::init(ring_page).map_err(|(page, e)| {
+            if let Some(page) = page {
+                reclaim.release_granted(env.gnttab, page);
+            }
+            channel_error(e)
+        })?;
+        let release_ring =
+            |reclaim: &mut Reclaimer<P>, gnttab: &mut dyn GrantTable, ring: RequestRing<P>| {
+                reclaim.release_granted(gnttab, ring.into_page());
+            };
         let evt_page = match GrantedPage::new(env.pages, env.gnttab, domid) {
             Ok(p) => p,
             Err(e) => {
-                reclaim.release_granted(env.gnttab, ring_page);
+                release_ring(reclaim, env.gnttab, ring);
                 return Err(e);
             }
         };
-        // The pages are granted but not yet published: nobody maps them yet.
-        let rings = RequestRing::init(ring_page.page().words())
-            .and_then(|r| Ok((r, EventRing::init(evt_page.page().words())?)));
-        let ports = match rings {
-            Ok(_) => env.evtchn.alloc_unbound(domid).and_then(|req| {
-                match env.evtchn.alloc_unbound(domid) {
+        let events = match EventRing::init(evt_page) {
+            Ok(ev) => ev,
+            Err((page, e)) => {
+                if let Some(page) = page {
+                    reclaim.release_granted(env.gnttab, page);
+                }
+                release_ring(reclaim, env.gnttab, ring);
+                return Err(channel_error(e));
+            }
+        };
+        let ports =
+            env.evtchn
+                .alloc_unbound(domid)
+                .and_then(|req| match env.evtchn.alloc_unbound(domid) {
                     Ok(evt) => Ok((req, evt)),
                     Err(e) => {
                         let _ = env.evtchn.close(req);
                         Err(e)
                     }
-                }
-            }),
-            Err(ChannelError::BadPage | ChannelError::ResponsesOverrun { .. })
-            | Err(ChannelError::EventsOverrun { .. }) => {
-                Err(PlatformError::NotHeld("a 4 KiB page"))
-            }
-        };
+                });
         let (req_port, evt_port) = match ports {
             Ok(p) => p,
             Err(e) => {
-                reclaim.release_granted(env.gnttab, ring_page);
-                reclaim.release_granted(env.gnttab, evt_page);
+                release_ring(reclaim, env.gnttab, ring);
+                reclaim.release_granted(env.gnttab, events.into_page());
                 return Err(e);
             }
-        };
-        // `rings` is Ok here: the error case returned above.
-        let Ok((ring, events)) = rings else {
-            return Err(PlatformError::NotHeld("a 4 KiB page"));
         };
         Ok(Connector {
             index,
             configured: resolution,
             mode: resolution,
-            ring_page,
             ring,
             req_port,
-            evt_page,
             events,
             evt_port,
             queue: VecDeque::new(),
@@ -835,8 +844,8 @@ impl<P: SharedPage> Frontend<P> {
                     log::warn!("vdispl: closing port {port}: {e}");
                 }
             }
-            reclaim.release_granted(env.gnttab, c.ring_page);
-            reclaim.release_granted(env.gnttab, c.evt_page);
+            reclaim.release_granted(env.gnttab, c.ring.into_page());
+            reclaim.release_granted(env.gnttab, c.events.into_page());
         }
     }
 
@@ -1000,27 +1009,25 @@ impl<P: SharedPage> Frontend<P> {
             env.evtchn.take_pending(conn.evt_port);
             let stats = &mut self.stats;
             let mut matched = None;
-            let r = conn
-                .ring
-                .take_responses(conn.ring_page.page().words(), |r| match r {
-                    Received::Matched(resp) => matched = Some(resp),
-                    Received::Unexpected(resp) => {
-                        stats.unexpected_responses += 1;
-                        log::warn!(
-                            "vdispl: connector {}: ignoring response id {} op {:#x} status {} \
+            let r = conn.ring.take_responses(|r| match r {
+                Received::Matched(resp) => matched = Some(resp),
+                Received::Unexpected(resp) => {
+                    stats.unexpected_responses += 1;
+                    log::warn!(
+                        "vdispl: connector {}: ignoring response id {} op {:#x} status {} \
                              (outstanding: {:?})",
-                            conn.index,
-                            resp.id,
-                            resp.operation,
-                            resp.status,
-                            conn.in_flight.as_ref().map(|f| f.job.request.operation())
-                        );
-                    }
-                    Received::Malformed(e) => {
-                        stats.malformed_responses += 1;
-                        log::warn!("vdispl: connector {}: malformed response: {e}", conn.index);
-                    }
-                });
+                        conn.index,
+                        resp.id,
+                        resp.operation,
+                        resp.status,
+                        conn.in_flight.as_ref().map(|f| f.job.request.operation())
+                    );
+                }
+                Received::Malformed(e) => {
+                    stats.malformed_responses += 1;
+                    log::warn!("vdispl: connector {}: malformed response: {e}", conn.index);
+                }
+            });
             if let Err(e) = r {
                 session.failure = Some(format!("connector {}: request ring: {e}", conn.index));
                 return;
@@ -1055,15 +1062,13 @@ impl<P: SharedPage> Frontend<P> {
         for conn in session.connectors.iter_mut() {
             let stats = &mut self.stats.connectors[conn.index];
             let mut frame_done = Vec::new();
-            let r = conn
-                .events
-                .take_events(conn.evt_page.page().words(), |e| match e {
-                    ReceivedEvent::FrameDone(ev) => frame_done.push(ev),
-                    ReceivedEvent::Malformed(e) => {
-                        stats.unexpected_events += 1;
-                        log::warn!("vdispl: connector {}: malformed event: {e}", conn.index);
-                    }
-                });
+            let r = conn.events.take_events(|e| match e {
+                ReceivedEvent::FrameDone(ev) => frame_done.push(ev),
+                ReceivedEvent::Malformed(e) => {
+                    stats.unexpected_events += 1;
+                    log::warn!("vdispl: connector {}: malformed event: {e}", conn.index);
+                }
+            });
             if let Err(e) = r {
                 session.failure = Some(format!("connector {}: event page: {e}", conn.index));
                 return;
@@ -1214,8 +1219,7 @@ impl<P: SharedPage> Frontend<P> {
             let Some(job) = conn.queue.pop_front() else {
                 continue;
             };
-            let Some((_, notify)) = conn.ring.push(conn.ring_page.page().words(), &job.request)
-            else {
+            let Some((_, notify)) = conn.ring.push(&job.request) else {
                 // Only refused while a request is outstanding, excluded above.
                 conn.queue.push_front(job);
                 continue;

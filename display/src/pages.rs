@@ -56,6 +56,16 @@ impl<P: SharedPage> GrantedPage<P> {
         Ok(GrantedPage { page, gref })
     }
 
+    /// Split into the page and its grant (the grant stays in force).
+    pub(crate) fn into_parts(self) -> (P, GrantRef) {
+        (self.page, self.gref)
+    }
+
+    /// Reassemble what [`GrantedPage::into_parts`] split.
+    pub(crate) fn from_parts(page: P, gref: GrantRef) -> Self {
+        GrantedPage { page, gref }
+    }
+
     /// The grant reference.
     pub fn gref(&self) -> GrantRef {
         self.gref

@@ -48,6 +48,12 @@ pub struct FakePage {
     live: Rc<Cell<usize>>,
 }
 
+impl std::fmt::Debug for FakePage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FakePage({:#x})", self.gfn.0)
+    }
+}
+
 impl Drop for FakePage {
     fn drop(&mut self) {
         self.live.set(self.live.get() - 1);
