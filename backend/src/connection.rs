@@ -562,7 +562,10 @@ impl Connection {
                     if gref == 0 {
                         return Err(Violation::new(
                             Rule::GrefZero,
-                            format!("directory entry {} is 0", refs.len()),
+                            format!(
+                                "directory entry {} of the {nr_grefs} buffer_sz needs is 0",
+                                refs.len()
+                            ),
                         ));
                     }
                     refs.push(GrantRef(gref));

@@ -23,5 +23,7 @@ pub mod rules;
 pub mod settings;
 #[cfg(test)]
 pub mod sim;
+#[cfg(test)]
+mod sim_tests;
 pub mod stats;
 pub mod xs;

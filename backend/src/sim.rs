@@ -110,6 +110,14 @@ impl SimGuest {
         (refs, memory)
     }
 
+    /// The guest's own view of one of its granted pages.
+    pub fn view(&self, gref: GrantRef) -> HeapMemory {
+        let state = self.state.lock().unwrap();
+        HeapMemory {
+            pages: vec![Arc::clone(state.grants.get(&gref.0).expect("granted"))],
+        }
+    }
+
     /// Pages the backend granted to us, mapped guest-side.
     pub fn map_backend_grants(&self, refs: &[GrantRef]) -> Option<HeapMemory> {
         let state = self.state.lock().unwrap();
