@@ -105,8 +105,8 @@ impl Rig {
         clock.advance(1_000_000_000);
         let budget = budget.unwrap_or_else(|| Budget::new(settings.caps));
         let platform = Platform {
-            mapper: Box::new(FakeMapper::new(&[guest.clone()])),
-            allocator: Box::new(FakeAllocator::new(&[guest.clone()])),
+            mapper: Box::new(FakeMapper::new(std::slice::from_ref(&guest))),
+            allocator: Box::new(FakeAllocator::new(std::slice::from_ref(&guest))),
             evtchn: Box::new(FakeEvtchn::new(&guest)),
             clock: Box::new(clock.clone()),
             thread_cpu_ns: no_cpu,
