@@ -19,8 +19,8 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::Ordering;
 
-use xen::abi::displif::{
-    XENDISPL_PGDIR_GREFS_OFFSET, XENDISPL_PGDIR_GREFS_PER_PAGE, XENDISPL_PGDIR_NEXT_OFFSET,
+use xen::gnttab::directory::{
+    directory_pages, grefs_for_buffer, write_directory, DirectoryError, DirectoryReader,
 };
 use xen::platform::{GrantTable, PlatformError, SharedPage};
 use xen::types::{DomId, GrantRef, PAGE_SIZE};
@@ -28,17 +28,16 @@ use xen::types::{DomId, GrantRef, PAGE_SIZE};
 use crate::pages::{ForeignPage, GrantedPage, PageAllocator, Reclaimer};
 
 const WORDS_PER_PAGE: usize = PAGE_SIZE / 4;
-const NEXT_WORD: usize = XENDISPL_PGDIR_NEXT_OFFSET / 4;
-const GREFS_WORD: usize = XENDISPL_PGDIR_GREFS_OFFSET / 4;
 
 /// Pages needed for `len_bytes` bytes.
 pub fn data_pages_for(len_bytes: u32) -> usize {
-    (len_bytes as usize).div_ceil(PAGE_SIZE)
+    grefs_for_buffer(u64::from(len_bytes)) as usize
 }
 
-/// Directory pages needed for `nr_grefs` grants (at least one).
+/// Directory pages needed for `nr_grefs` grants (at least one: even an empty
+/// buffer is named by a directory page).
 pub fn directory_pages_for(nr_grefs: usize) -> usize {
-    nr_grefs.div_ceil(XENDISPL_PGDIR_GREFS_PER_PAGE).max(1)
+    (directory_pages(nr_grefs as u64) as usize).max(1)
 }
 
 /// Why a shared buffer could not be set up.
@@ -46,11 +45,9 @@ pub fn directory_pages_for(nr_grefs: usize) -> usize {
 pub enum ShbufError {
     /// Allocating, granting or mapping failed.
     Platform(PlatformError),
-    /// The backend wrote grant 0 (invalid) for data page `index`.
-    ZeroGrant {
-        /// Page index in the buffer.
-        index: usize,
-    },
+    /// The directory the backend filled in is invalid (grant 0, chain
+    /// changed, ...).
+    Directory(DirectoryError),
 }
 
 impl From<PlatformError> for ShbufError {
@@ -63,9 +60,7 @@ impl fmt::Display for ShbufError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ShbufError::Platform(e) => write!(f, "{e}"),
-            ShbufError::ZeroGrant { index } => {
-                write!(f, "backend wrote grant 0 for buffer page {index}")
-            }
+            ShbufError::Directory(e) => write!(f, "backend's gref directory: {e}"),
         }
     }
 }
@@ -119,12 +114,18 @@ impl<P: SharedPage> SharedBuffer<P> {
         Ok(out)
     }
 
-    /// Chain directory pages: each page's `gref_dir_next_page` names the next.
-    fn link_directory(directory: &[GrantedPage<P>]) {
-        for (i, page) in directory.iter().enumerate() {
-            let next = directory.get(i + 1).map_or(0, |n| n.gref().0);
-            page.page().words()[NEXT_WORD].store(next, Ordering::Relaxed);
-        }
+    /// Write the directory: chain links and (frontend allocation) the data
+    /// pages' grants. `num_grefs` data pages are described.
+    fn write_directory(
+        directory: &[GrantedPage<P>],
+        data: &[GrantedPage<P>],
+        num_grefs: usize,
+    ) -> Result<(), ShbufError> {
+        let pages: Vec<&[core::sync::atomic::AtomicU32]> =
+            directory.iter().map(|p| p.page().words()).collect();
+        let dir_grefs: Vec<GrantRef> = directory.iter().map(GrantedPage::gref).collect();
+        let grefs: Vec<GrantRef> = data.iter().map(GrantedPage::gref).collect();
+        write_directory(&pages, &dir_grefs, &grefs, num_grefs as u64).map_err(ShbufError::Directory)
     }
 
     /// A frontend-allocated buffer of `len_bytes`: data pages and directory
@@ -152,17 +153,20 @@ impl<P: SharedPage> SharedBuffer<P> {
                     return Err(e.into());
                 }
             };
-        Self::link_directory(&directory);
-        for (i, page) in data.iter().enumerate() {
-            let dir = &directory[i / XENDISPL_PGDIR_GREFS_PER_PAGE];
-            let slot = GREFS_WORD + i % XENDISPL_PGDIR_GREFS_PER_PAGE;
-            dir.page().words()[slot].store(page.gref().0, Ordering::Relaxed);
-        }
-        Ok(SharedBuffer {
+        let buffer = SharedBuffer {
             len_bytes,
             directory,
             data: Data::Granted(data),
-        })
+        };
+        let written = match &buffer.data {
+            Data::Granted(d) => Self::write_directory(&buffer.directory, d, nr_data),
+            Data::Foreign(_) => Ok(()),
+        };
+        if let Err(e) = written {
+            buffer.release(gnttab, reclaim);
+            return Err(e);
+        }
+        Ok(buffer)
     }
 
     /// A backend-allocated buffer of `len_bytes`: only the (chained, otherwise
@@ -181,12 +185,16 @@ impl<P: SharedPage> SharedBuffer<P> {
         let nr_data = data_pages_for(len_bytes);
         let directory =
             Self::grant_pages(directory_pages_for(nr_data), pages, gnttab, domid, reclaim)?;
-        Self::link_directory(&directory);
-        Ok(SharedBuffer {
+        let buffer = SharedBuffer {
             len_bytes,
             directory,
             data: Data::Foreign(Vec::new()),
-        })
+        };
+        if let Err(e) = Self::write_directory(&buffer.directory, &[], nr_data) {
+            buffer.release(gnttab, reclaim);
+            return Err(e);
+        }
+        Ok(buffer)
     }
 
     /// After a successful `DBUF_CREATE` with `REQ_ALLOC`: read the backend's
@@ -204,20 +212,29 @@ impl<P: SharedPage> SharedBuffer<P> {
         G: GrantTable + ?Sized,
     {
         let nr_data = data_pages_for(self.len_bytes);
+        // Validate what the backend wrote: every grant non-zero and the chain
+        // of directory pages still the one we linked.
+        let mut reader = DirectoryReader::new(self.directory_gref(), nr_data as u64, true);
+        for (i, dir) in self.directory.iter().enumerate() {
+            let next = reader
+                .feed(dir.page().words())
+                .map_err(ShbufError::Directory)?;
+            let expected = self.directory.get(i + 1).map(GrantedPage::gref);
+            if next != expected {
+                return Err(ShbufError::Directory(match next {
+                    Some(r) => DirectoryError::ChainTooLong(r),
+                    None => DirectoryError::ChainTooShort { missing: 1 },
+                }));
+            }
+        }
+        let grefs = reader.into_grefs();
         let mut mapped = Vec::new();
         if mapped.try_reserve_exact(nr_data).is_err() {
             return Err(PlatformError::Exhausted("heap").into());
         }
         let mut result = Ok(());
-        for index in 0..nr_data {
-            let dir = &self.directory[index / XENDISPL_PGDIR_GREFS_PER_PAGE];
-            let slot = GREFS_WORD + index % XENDISPL_PGDIR_GREFS_PER_PAGE;
-            let gref = dir.page().words()[slot].load(Ordering::Relaxed);
-            if gref == 0 {
-                result = Err(ShbufError::ZeroGrant { index });
-                break;
-            }
-            match ForeignPage::map(pages, gnttab, domid, GrantRef(gref)) {
+        for gref in grefs {
+            match ForeignPage::map(pages, gnttab, domid, gref) {
                 Ok(p) => mapped.push(p),
                 Err(e) => {
                     result = Err(e.into());
@@ -438,8 +455,41 @@ mod tests {
         gnt.peer_unmap(buf.directory_gref());
         assert_eq!(
             buf.map_backend_pages(&mut pages, &mut gnt, DomId(0), &mut reclaim),
-            Err(ShbufError::ZeroGrant { index: 1 })
+            Err(ShbufError::Directory(DirectoryError::ZeroGref { index: 1 }))
         );
+        assert_eq!(gnt.foreign_mapped(), 0);
+        buf.release(&mut gnt, &mut reclaim);
+        assert_eq!((gnt.outstanding(), pages.live()), (0, 0));
+    }
+
+    #[test]
+    fn backend_rewriting_the_directory_chain_is_rejected() {
+        let mut pages = FakePages::default();
+        let mut gnt = FakeGnttab::new(&pages);
+        let mut reclaim = Reclaimer::default();
+        // 1024 pages: two directory pages.
+        let mut buf = SharedBuffer::new_backend_allocated(
+            1024 * 4096,
+            &mut pages,
+            &mut gnt,
+            DomId(0),
+            &mut reclaim,
+        )
+        .unwrap();
+        let dir = gnt.peer_map(buf.directory_gref()).unwrap();
+        let second = GrantRef(dir.get(0));
+        assert_ne!(second.0, 0);
+        let mem = PageMem::new();
+        for i in 0..1023 {
+            dir.set(1 + i, gnt.peer_offer(mem.clone()).0);
+        }
+        // Point the chain back at the first page.
+        dir.set(0, buf.directory_gref().0);
+        gnt.peer_unmap(buf.directory_gref());
+        assert!(matches!(
+            buf.map_backend_pages(&mut pages, &mut gnt, DomId(0), &mut reclaim),
+            Err(ShbufError::Directory(_))
+        ));
         assert_eq!(gnt.foreign_mapped(), 0);
         buf.release(&mut gnt, &mut reclaim);
         assert_eq!((gnt.outstanding(), pages.live()), (0, 0));
