@@ -159,6 +159,9 @@ pub struct ConnectorStats {
     pub is_mode_from_edid: bool,
     /// Frames rendered.
     pub frames_rendered: u64,
+    /// When the first flip completed (frame-done received), by the clock
+    /// passed to `poll`.
+    pub first_flip_done_ns: Option<u64>,
     /// `PG_FLIP` requests sent.
     pub flips_sent: u64,
     /// Flips completed by a frame-done event.
@@ -510,6 +513,12 @@ impl<P: SharedPage> Frontend<P> {
     }
 
     fn step(&mut self, now_ns: u64, env: &mut Env<'_, P>, source: &mut dyn FrameSource) {
+        // Clear every port's pending bit, whatever the state: a kick we do not
+        // act on now (e.g. before Connected) must not keep the kernel's wait
+        // returning at once. The rings are read below regardless of the bits.
+        for port in self.ports() {
+            env.evtchn.take_pending(port);
+        }
         if self.is_shutdown_requested && self.shutdown.is_none() {
             self.begin_shutdown(now_ns, env);
         }
@@ -1005,8 +1014,6 @@ impl<P: SharedPage> Frontend<P> {
             return;
         };
         for conn in session.connectors.iter_mut() {
-            env.evtchn.take_pending(conn.req_port);
-            env.evtchn.take_pending(conn.evt_port);
             let stats = &mut self.stats;
             let mut matched = None;
             let r = conn.ring.take_responses(|r| match r {
@@ -1092,7 +1099,7 @@ impl<P: SharedPage> Frontend<P> {
                 conn.expected_event_id = ev.id.wrapping_add(1);
                 match conn.flip {
                     Some(f) if conn.buffers[f.buf].fb_cookie == ev.fb_cookie => {
-                        Self::complete_flip(conn, stats);
+                        Self::complete_flip(conn, stats, now_ns);
                     }
                     _ => {
                         stats.unexpected_events += 1;
@@ -1111,13 +1118,13 @@ impl<P: SharedPage> Frontend<P> {
                         "vdispl: connector {}: frame done timed out, releasing",
                         conn.index
                     );
-                    Self::complete_flip(conn, stats);
+                    Self::complete_flip(conn, stats, now_ns);
                 }
             }
         }
     }
 
-    fn complete_flip(conn: &mut Connector<P>, stats: &mut ConnectorStats) {
+    fn complete_flip(conn: &mut Connector<P>, stats: &mut ConnectorStats, now_ns: u64) {
         let Some(f) = conn.flip.take() else {
             return;
         };
@@ -1130,6 +1137,7 @@ impl<P: SharedPage> Frontend<P> {
             conn.buffers[f.buf].state = BufState::Shown(n);
         }
         stats.flips_done += 1;
+        stats.first_flip_done_ns.get_or_insert(now_ns);
     }
 
     fn render(

@@ -195,6 +195,8 @@ fn connects_and_flips_two_connectors_at_60hz_with_exact_frames() {
             );
         }
         let s = &rig.fe.stats().connectors[conn];
+        // The first frame-done came with the first flip's event (2 ms later).
+        assert_eq!(s.first_flip_done_ns, Some(flips[0].at_ns + 2 * MS));
         assert_eq!(s.skipped_deadlines, 0);
         assert_eq!(s.event_id_gaps, 0);
         assert_eq!(s.frame_done_timeouts, 0);
@@ -690,4 +692,27 @@ fn full_stack_over_the_xenstore_wire_protocol() {
         (gnt.outstanding(), evt.outstanding(), pages.live()),
         (0, 0, 0)
     );
+}
+
+#[test]
+fn kicks_before_connected_are_cleared_not_spun_on() {
+    let mut rig = Rig::new(&[("0/resolution", "16x16")], Options::default());
+    rig.be.knobs.versions = Some("2".into());
+    // Let the frontend publish, but hold the backend in InitWait.
+    rig.poll();
+    rig.be.step(rig.now);
+    rig.poll();
+    assert_eq!(rig.fe.state(), XenbusState::Initialised);
+    let ports = rig.fe.ports();
+    assert_eq!(ports.len(), 2);
+    for p in &ports {
+        rig.evt.peer_notify(*p);
+    }
+    rig.poll();
+    assert!(matches!(
+        rig.evt.wait(&ports, None),
+        Ok(WaitOutcome::DeadlinePassed)
+    ));
+    // Nothing to wait for but the backend: no wake-up time.
+    assert_eq!(rig.last.wake_at_ns, None);
 }
