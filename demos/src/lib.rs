@@ -18,6 +18,7 @@ pub mod checksum;
 pub mod fixed;
 pub mod scene;
 pub mod scenes;
+pub mod shapes;
 pub mod text;
 
 pub use checksum::{frame_crc32, FrameCrc32};

@@ -2,7 +2,8 @@
 //!
 //! [`TextBuf`] formats numbers without `alloc` (output beyond its capacity is dropped, never a
 //! panic). [`Scaled`] turns every pixel drawn into it into an `s × s` block of the parent target
-//! via `fill_solid`, so the 10×20 mono font stays readable at 1080p.
+//! via `fill_solid` (merging horizontal runs of one colour into one block), so the 10×20 mono
+//! font stays readable at 1080p.
 
 use core::fmt;
 
@@ -10,7 +11,7 @@ use embedded_graphics::draw_target::DrawTarget;
 use embedded_graphics::geometry::{Dimensions, Point, Size};
 use embedded_graphics::mono_font::{MonoFont, MonoTextStyle, MonoTextStyleBuilder};
 use embedded_graphics::pixelcolor::Rgb888;
-use embedded_graphics::primitives::Rectangle;
+use embedded_graphics::primitives::{PointsIter, Rectangle};
 use embedded_graphics::text::{Alignment, Baseline, Text, TextStyleBuilder};
 use embedded_graphics::{Drawable, Pixel};
 
@@ -78,6 +79,14 @@ impl<'a, D: DrawTarget<Color = Rgb888>> Scaled<'a, D> {
         }
     }
 
+    /// Fills the parent block of `len` source pixels starting at `start` on one row.
+    fn fill_run(&mut self, start: Point, len: u32, color: Rgb888) -> Result<(), D::Error> {
+        let top_left = self.block(start).top_left;
+        let size = Size::new(len.saturating_mul(self.scale), self.scale);
+        self.parent
+            .fill_solid(&Rectangle::new(top_left, size), color)
+    }
+
     fn block(&self, p: Point) -> Rectangle {
         let s = self.scale as i32;
         Rectangle::new(
@@ -105,11 +114,31 @@ impl<D: DrawTarget<Color = Rgb888>> DrawTarget for Scaled<'_, D> {
     where
         I: IntoIterator<Item = Pixel<Self::Color>>,
     {
+        // Glyphs arrive row by row: merge horizontal runs of one colour into one block.
+        let mut run: Option<(Point, u32, Rgb888)> = None;
         for Pixel(p, color) in pixels {
-            let block = self.block(p);
-            self.parent.fill_solid(&block, color)?;
+            if let Some((start, len, c)) = run.as_mut() {
+                let next_x = i64::from(start.x) + i64::from(*len);
+                if *c == color && start.y == p.y && next_x == i64::from(p.x) {
+                    *len += 1;
+                    continue;
+                }
+                self.fill_run(*start, *len, *c)?;
+            }
+            run = Some((p, 1, color));
+        }
+        if let Some((start, len, c)) = run {
+            self.fill_run(start, len, c)?;
         }
         Ok(())
+    }
+
+    fn fill_contiguous<I>(&mut self, area: &Rectangle, colors: I) -> Result<(), Self::Error>
+    where
+        I: IntoIterator<Item = Self::Color>,
+    {
+        // Row-major colours (glyph cells with a background): reuse the run merging above.
+        self.draw_iter(area.points().zip(colors).map(|(p, c)| Pixel(p, c)))
     }
 
     fn fill_solid(&mut self, area: &Rectangle, color: Self::Color) -> Result<(), Self::Error> {
@@ -204,10 +233,26 @@ mod tests {
         scaled
             .draw_iter([Pixel(Point::new(1, 2), Rgb888::RED)])
             .unwrap();
+        // A run of three, then a pixel of another colour, then a gap, then a new row.
+        scaled
+            .draw_iter([
+                Pixel(Point::new(10, 10), Rgb888::GREEN),
+                Pixel(Point::new(11, 10), Rgb888::GREEN),
+                Pixel(Point::new(12, 10), Rgb888::GREEN),
+                Pixel(Point::new(13, 10), Rgb888::BLUE),
+                Pixel(Point::new(15, 10), Rgb888::BLUE),
+                Pixel(Point::new(16, 11), Rgb888::BLUE),
+            ])
+            .unwrap();
         for y in 0..64 {
             for x in 0..64 {
-                let inside = (3..6).contains(&x) && (6..9).contains(&y);
-                let want = inside.then_some(Rgb888::RED);
+                let (sx, sy) = (x / 3, y / 3);
+                let want = match (sx, sy) {
+                    (1, 2) => Some(Rgb888::RED),
+                    (10..=12, 10) => Some(Rgb888::GREEN),
+                    (13 | 15, 10) | (16, 11) => Some(Rgb888::BLUE),
+                    _ => None,
+                };
                 assert_eq!(display.get_pixel(Point::new(x, y)), want, "({x},{y})");
             }
         }

@@ -14,11 +14,12 @@ use embedded_graphics::mono_font::ascii::FONT_10X20;
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::Primitive;
 use embedded_graphics::primitives::{
-    Circle, CornerRadii, PrimitiveStyle, Rectangle, RoundedRectangle, Triangle,
+    CornerRadii, PrimitiveStyle, Rectangle, RoundedRectangle, Triangle,
 };
 use embedded_graphics::Drawable;
 
 use crate::fixed::{bounce, mul_div};
+use crate::shapes::{disc, ring};
 use crate::text::{draw_text, Anchor, TextBuf};
 use crate::SceneInput;
 
@@ -152,11 +153,10 @@ where
         let (bbox, color) = sprite_box(sprite, frame, w, h, input.fps());
         let bbox = Rectangle::new(bbox.top_left + area.top_left, bbox.size);
         let side = bbox.size.width;
+        let centre = bbox.top_left + Point::new_equal((side / 2) as i32);
         let fill = PrimitiveStyle::with_fill(color);
         match sprite.shape {
-            Shape::Circle => Circle::new(bbox.top_left, side)
-                .into_styled(fill)
-                .draw(target)?,
+            Shape::Circle => disc(target, centre, side / 2, color)?,
             Shape::Square => bbox.into_styled(fill).draw(target)?,
             Shape::Triangle => {
                 let p = bbox.top_left;
@@ -169,9 +169,7 @@ where
                 .into_styled(fill)
                 .draw(target)?
             }
-            Shape::Ring => Circle::new(bbox.top_left, side)
-                .into_styled(PrimitiveStyle::with_stroke(color, (side / 8).max(1)))
-                .draw(target)?,
+            Shape::Ring => ring(target, centre, side / 2, (side / 8).max(1), color)?,
             Shape::Rounded => {
                 RoundedRectangle::new(bbox, CornerRadii::new(Size::new_equal(side / 4)))
                     .into_styled(fill)

@@ -13,11 +13,9 @@ use embedded_graphics::draw_target::DrawTarget;
 use embedded_graphics::geometry::Point;
 use embedded_graphics::mono_font::ascii::FONT_10X20;
 use embedded_graphics::pixelcolor::Rgb888;
-use embedded_graphics::prelude::Primitive;
-use embedded_graphics::primitives::{Circle, Line, PrimitiveStyle, PrimitiveStyleBuilder};
-use embedded_graphics::Drawable;
 
-use crate::fixed::{polar, TURN_Q16};
+use crate::fixed::TURN_Q16;
+use crate::shapes::{disc, half_width, radial_quad, ring, span};
 use crate::text::{draw_text, Anchor, TextBuf};
 use crate::SceneInput;
 
@@ -63,6 +61,8 @@ pub fn dial(w: u32, h: u32) -> (Point, u32) {
     )
 }
 
+/// A hand from `tail` behind the centre to `length`, `width` wide at the centre, tapering to
+/// half of that at the tip.
 fn hand<D>(
     target: &mut D,
     c: Point,
@@ -75,11 +75,17 @@ fn hand<D>(
 where
     D: DrawTarget<Color = Rgb888>,
 {
-    let (x0, y0) = polar(c.x, c.y, -tail, turn);
-    let (x1, y1) = polar(c.x, c.y, length, turn);
-    Line::new(Point::new(x0, y0), Point::new(x1, y1))
-        .into_styled(PrimitiveStyle::with_stroke(color, width.max(1)))
-        .draw(target)
+    let half = (width as i32 / 2).max(1);
+    radial_quad(
+        target,
+        c,
+        turn,
+        -tail,
+        half,
+        length,
+        (half / 2).max(1),
+        color,
+    )
 }
 
 /// Draws frame `frame` of the clock.
@@ -89,34 +95,42 @@ where
 {
     let area = target.bounding_box();
     let (w, h) = (area.size.width, area.size.height);
-    target.fill_solid(&area, BACKGROUND)?;
     let (centre, radius) = dial(w, h);
     if radius < 8 {
-        return Ok(());
+        return target.fill_solid(&area, BACKGROUND);
     }
     let c = area.top_left + centre;
     let r = radius as i32;
 
-    Circle::with_center(c, 2 * radius)
-        .into_styled(
-            PrimitiveStyleBuilder::new()
-                .stroke_color(INK)
-                .stroke_width((radius / 40).max(1))
-                .fill_color(FACE)
-                .build(),
-        )
-        .draw(target)?;
+    // Background and dial in one pass: each row is background, face, background.
+    let (left, right) = (
+        i64::from(area.top_left.x),
+        i64::from(area.top_left.x) + i64::from(w) - 1,
+    );
+    for y in area.rows() {
+        let (y, dy) = (i64::from(y), i64::from(y) - i64::from(c.y));
+        match half_width(radius, dy) {
+            Some(half) => {
+                let (x0, x1) = (
+                    i64::from(c.x) - i64::from(half),
+                    i64::from(c.x) + i64::from(half),
+                );
+                span(target, left, x0 - 1, y, BACKGROUND)?;
+                span(target, x0, x1, y, FACE)?;
+                span(target, x1 + 1, right, y, BACKGROUND)?;
+            }
+            None => span(target, left, right, y, BACKGROUND)?,
+        }
+    }
+    ring(target, c, radius, (radius / 40).max(1), INK)?;
 
     for i in 0..60u32 {
         let turn = i * TURN_Q16 / 60;
         let is_hour = i % 5 == 0;
         let inner = if is_hour { r * 80 / 100 } else { r * 88 / 100 };
-        let (x0, y0) = polar(c.x, c.y, inner, turn);
-        let (x1, y1) = polar(c.x, c.y, r * 94 / 100, turn);
-        let width = if is_hour { radius / 40 } else { radius / 120 };
-        Line::new(Point::new(x0, y0), Point::new(x1, y1))
-            .into_styled(PrimitiveStyle::with_stroke(INK, width.max(1)))
-            .draw(target)?;
+        let half = if is_hour { radius / 80 } else { radius / 240 };
+        let half = half.max(1) as i32;
+        radial_quad(target, c, turn, inner, half, r * 94 / 100, half, INK)?;
     }
 
     // Digital read-out of the elapsed time.
@@ -167,9 +181,7 @@ where
         radius / 90,
         SECONDS,
     )?;
-    Circle::with_center(c, (radius / 12).max(3))
-        .into_styled(PrimitiveStyle::with_fill(SECONDS))
-        .draw(target)?;
+    disc(target, c, (radius / 24).max(2), SECONDS)?;
     Ok(())
 }
 

@@ -2,10 +2,14 @@
 //!
 //! Screen pixel `(x, y)` samples texture coordinates `(u, v)` = `M · (x − cx, y − cy) + (u0, v0)`,
 //! where `M` is a rotation by `θ(t)` scaled by `zoom(t)` in Q16 (from the integer sine table) and
-//! `(u0, v0)` drifts with time. `u` and `v` advance by constant steps along a row, so each row is
-//! two additions per pixel plus the procedural texel: an XOR pattern shaded per channel,
+//! `(u0, v0)` drifts with time. `u` and `v` advance by constant steps along a row (per-frame
+//! tables of `x·du/dx`, `x·dv/dx`), so each row is two additions per pixel plus the procedural texel: an XOR pattern shaded per channel,
 //! `r = u ^ v`, `g = u`, `b = 255 − (u ^ v)` on the texel's 8-bit coordinates, with a dark checker
 //! every 32 texels. No lookup per pixel; wrapping integer arithmetic throughout.
+
+extern crate alloc;
+
+use alloc::vec::Vec;
 
 use embedded_graphics::draw_target::DrawTarget;
 use embedded_graphics::geometry::{Point, Size};
@@ -20,10 +24,11 @@ use crate::SceneInput;
 pub fn texel(u: u32, v: u32) -> u32 {
     let (u, v) = (u & 0xFF, v & 0xFF);
     let x = u ^ v;
-    let dark = ((u >> 5) ^ (v >> 5)) & 1;
-    // Halve every channel on dark checker squares.
     let pixel = (x << 16) | (u << 8) | (255 - x);
-    (pixel >> dark) & (0x7F_7F_7F | (0x80_80_80 * (1 - dark)))
+    // Halve every channel on dark checker squares; branch-free (all-ones mask when dark), with
+    // constant shifts only, so the row loop vectorises with plain SSE2.
+    let dark = (((u ^ v) >> 5) & 1).wrapping_neg();
+    (pixel & !dark) | ((pixel >> 1) & 0x7F_7F_7F & dark)
 }
 
 /// Draws frame `frame` of the rotozoom.
@@ -52,19 +57,25 @@ where
     let u0 = (tick as i64).wrapping_mul(40 << 16) / 60;
     let v0 = (tick as i64).wrapping_mul(25 << 16) / 60;
     let (cx, cy) = (i64::from(w / 2), i64::from(h / 2));
+    // Per-frame column offsets x·du/dx and x·dv/dx, so each row is one pass of sequential loads,
+    // adds and the texel arithmetic (vectorisable, no multiply per pixel) fed straight into
+    // `fill_contiguous`.
+    let du: Vec<i32> = (0..w as i32).map(|x| x.wrapping_mul(du_dx)).collect();
+    let dv: Vec<i32> = (0..w as i32).map(|x| x.wrapping_mul(dv_dx)).collect();
     for y in 0..h {
         let dy = i64::from(y) - cy;
         // Texture coordinate of pixel (0, y), wrapping (the texture tiles every 256 texels).
-        let u_row = u0
+        let u = u0
             .wrapping_sub(cx.wrapping_mul(i64::from(du_dx)))
             .wrapping_add(dy.wrapping_mul(i64::from(du_dy))) as i32;
-        let v_row = v0
+        let v = v0
             .wrapping_sub(cx.wrapping_mul(i64::from(dv_dx)))
             .wrapping_add(dy.wrapping_mul(i64::from(dv_dy))) as i32;
-        let pixels = (0..w as i32).map(move |x| {
-            let u = u_row.wrapping_add(x.wrapping_mul(du_dx));
-            let v = v_row.wrapping_add(x.wrapping_mul(dv_dx));
-            let p = texel((u >> 16) as u32, (v >> 16) as u32);
+        let pixels = du.iter().zip(&dv).map(|(&a, &b)| {
+            let p = texel(
+                (u.wrapping_add(a) >> 16) as u32,
+                (v.wrapping_add(b) >> 16) as u32,
+            );
             Rgb888::new((p >> 16) as u8, (p >> 8) as u8, p as u8)
         });
         target.fill_contiguous(

@@ -80,6 +80,44 @@ pub fn bar_color(interval_us: u32, target_us: u32) -> Rgb888 {
     }
 }
 
+/// Fills `outer` minus `inner` (`inner` inside `outer`): bands above and below, sides between.
+fn fill_around<D>(
+    target: &mut D,
+    outer: &Rectangle,
+    inner: &Rectangle,
+    color: Rgb888,
+) -> Result<(), D::Error>
+where
+    D: DrawTarget<Color = Rgb888>,
+{
+    let (ox0, oy0) = (i64::from(outer.top_left.x), i64::from(outer.top_left.y));
+    let (ox1, oy1) = (
+        ox0 + i64::from(outer.size.width),
+        oy0 + i64::from(outer.size.height),
+    );
+    let ix0 = i64::from(inner.top_left.x).clamp(ox0, ox1);
+    let iy0 = i64::from(inner.top_left.y).clamp(oy0, oy1);
+    let ix1 = (i64::from(inner.top_left.x) + i64::from(inner.size.width)).clamp(ix0, ox1);
+    let iy1 = (i64::from(inner.top_left.y) + i64::from(inner.size.height)).clamp(iy0, oy1);
+    let mut fill = |x0: i64, y0: i64, x1: i64, y1: i64| {
+        if x1 > x0 && y1 > y0 {
+            target.fill_solid(
+                &Rectangle::new(
+                    Point::new(x0 as i32, y0 as i32),
+                    Size::new((x1 - x0) as u32, (y1 - y0) as u32),
+                ),
+                color,
+            )
+        } else {
+            Ok(())
+        }
+    };
+    fill(ox0, oy0, ox1, iy0)?;
+    fill(ox0, iy0, ix0, iy1)?;
+    fill(ix1, iy0, ox1, iy1)?;
+    fill(ox0, iy1, ox1, oy1)
+}
+
 /// Draws frame `frame` of the stats scene.
 pub fn draw<D>(frame: u64, target: &mut D, input: &SceneInput<'_>) -> Result<(), D::Error>
 where
@@ -87,18 +125,27 @@ where
 {
     let area = target.bounding_box();
     let (w, h) = (area.size.width, area.size.height);
-    target.fill_solid(&area, BACKGROUND)?;
     if w < 16 || h < 16 {
-        return Ok(());
+        return target.fill_solid(&area, BACKGROUND);
     }
     let o = area.top_left;
+    let margin = (w / 40).max(2);
+    let g = GraphLayout::new(w, h);
+    let plot = Rectangle::new(o + g.plot.top_left, g.plot.size);
+    let pad = (margin / 2) as i32;
+    let panel = Rectangle::new(
+        plot.top_left - Point::new(pad, pad),
+        plot.size + Size::new_equal(2 * pad as u32),
+    );
+    // Background around the panel, then the panel: every pixel written once.
+    fill_around(target, &area, &panel, BACKGROUND)?;
+    target.fill_solid(&panel, PANEL)?;
     let stats: &FrameStats<'_> = &input.stats;
     let fps = input.fps();
     let target_us = 1_000_000 / fps;
     let scale = (h / 540).max(1);
     let font = &FONT_10X20;
     let line_h = (font.character_size.height + 4) * scale;
-    let margin = (w / 40).max(2);
 
     draw_text(
         target,
@@ -157,16 +204,6 @@ where
     }
 
     // Graph.
-    let g = GraphLayout::new(w, h);
-    let plot = Rectangle::new(o + g.plot.top_left, g.plot.size);
-    let pad = (margin / 2) as i32;
-    target.fill_solid(
-        &Rectangle::new(
-            plot.top_left - Point::new(pad, pad),
-            plot.size + Size::new_equal(2 * pad as u32),
-        ),
-        PANEL,
-    )?;
     let bottom = plot.top_left.y + plot.size.height as i32;
     let samples = stats.frame_intervals_us;
     let shown = &samples[samples.len().saturating_sub(g.bars)..];
@@ -229,6 +266,23 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fill_around_covers_the_frame_once() {
+        use embedded_graphics::mock_display::MockDisplay;
+        // MockDisplay panics on overdraw, so this also proves no pixel is written twice.
+        let mut d = MockDisplay::<Rgb888>::new();
+        let outer = Rectangle::new(Point::new(2, 3), Size::new(20, 15));
+        let inner = Rectangle::new(Point::new(5, 6), Size::new(7, 4));
+        fill_around(&mut d, &outer, &inner, LATE).unwrap();
+        for y in 0..64 {
+            for x in 0..64 {
+                let p = Point::new(x, y);
+                let want = (outer.contains(p) && !inner.contains(p)).then_some(LATE);
+                assert_eq!(d.get_pixel(p), want, "({x},{y})");
+            }
+        }
+    }
 
     #[test]
     fn bar_colours_and_heights() {

@@ -1,7 +1,7 @@
 //! `testcard`: a display-path test card — bars, ramps, grid, geometry circle, frame code, text.
 //!
 //! Layout for a `w × h` target (all integer fractions of the size, see [`Layout`]):
-//! - black background with a grey grid of square cells ([`Layout::cell`]) centred on the screen,
+//! - black background (drawn only where nothing else goes) with a grey grid of square cells ([`Layout::cell`]) centred on the screen,
 //!   and a 1-pixel white border on the outermost pixels (shows cropping or overscan);
 //! - eight full-intensity colour bars ([`BARS`]) across the band `h/6 .. h/2`, bar `i` spanning
 //!   `x = i·w/8 .. (i+1)·w/8`;
@@ -13,6 +13,9 @@
 //!   most significant first, so a captured frame can be identified without reading text, and a
 //!   marker that steps one cell per frame.
 
+extern crate alloc;
+
+use alloc::vec::Vec;
 use core::fmt::Write;
 
 use embedded_graphics::draw_target::DrawTarget;
@@ -20,9 +23,10 @@ use embedded_graphics::geometry::{Point, Size};
 use embedded_graphics::mono_font::ascii::FONT_10X20;
 use embedded_graphics::pixelcolor::{Rgb888, RgbColor};
 use embedded_graphics::prelude::Primitive;
-use embedded_graphics::primitives::{Circle, Line, PrimitiveStyle, Rectangle};
+use embedded_graphics::primitives::{Line, PrimitiveStyle, Rectangle};
 use embedded_graphics::Drawable;
 
+use crate::shapes::ring;
 use crate::text::{draw_text, Anchor, TextBuf};
 use crate::SceneInput;
 
@@ -120,19 +124,32 @@ where
     let at = |x: u32, y: u32| origin + Point::new(x as i32, y as i32);
     let rect = |x: u32, y: u32, rw: u32, rh: u32| Rectangle::new(at(x, y), Size::new(rw, rh));
 
-    target.fill_solid(&area, Rgb888::BLACK)?;
-
+    // Background and grid only where bars and ramps do not cover (each pixel written once).
+    let ramps_bottom = (l.bars_bottom + 4 * l.ramp_height).min(h);
+    let bands = [(0, l.bars_top), (ramps_bottom, h)];
+    for &(top, bottom) in &bands {
+        if bottom > top {
+            target.fill_solid(&rect(0, top, w, bottom - top), Rgb888::BLACK)?;
+        }
+    }
     // Grid, centred: lines at cx ± k·cell.
     let (cx, cy) = (w / 2, h / 2);
-    let mut x = cx % l.cell;
-    while x < w {
-        target.fill_solid(&rect(x, 0, 1, h), GRID)?;
-        x += l.cell;
-    }
-    let mut y = cy % l.cell;
-    while y < h {
-        target.fill_solid(&rect(0, y, w, 1), GRID)?;
-        y += l.cell;
+    for &(top, bottom) in &bands {
+        if bottom <= top {
+            continue;
+        }
+        let mut x = cx % l.cell;
+        while x < w {
+            target.fill_solid(&rect(x, top, 1, bottom - top), GRID)?;
+            x += l.cell;
+        }
+        let mut y = cy % l.cell;
+        while y < h {
+            if (top..bottom).contains(&y) {
+                target.fill_solid(&rect(0, y, w, 1), GRID)?;
+            }
+            y += l.cell;
+        }
     }
 
     // Colour bars.
@@ -150,14 +167,16 @@ where
     } else {
         0
     };
+    // Round to nearest so the last pixel reaches 255 exactly. Computed once, copied per row.
+    let grey: Vec<u32> = (0..u64::from(w))
+        .map(|x| ((x * step_q16 + (1 << 15)) >> 16) as u32 * 0x01_01_01)
+        .collect();
     let masks = [0xFF_FF_FFu32, 0xFF_00_00, 0x00_FF_00, 0x00_00_FF];
     for (band, &mask) in masks.iter().enumerate() {
         let top = l.bars_bottom + band as u32 * l.ramp_height;
         for y in top..(top + l.ramp_height).min(h) {
-            let ramp = (0..u64::from(w)).map(|x| {
-                // Round to nearest so the last pixel reaches 255 exactly.
-                let v = ((x * step_q16 + (1 << 15)) >> 16) as u32;
-                let p = (v * 0x01_01_01) & mask;
+            let ramp = grey.iter().map(|&p| {
+                let p = p & mask;
                 Rgb888::new((p >> 16) as u8, (p >> 8) as u8, p as u8)
             });
             target.fill_contiguous(&rect(0, y, w, 1), ramp)?;
@@ -167,9 +186,7 @@ where
     // Geometry: circle and centre cross.
     let stroke = (h / 360).max(1);
     let diameter = h * 5 / 6;
-    Circle::with_center(at(cx, cy), diameter)
-        .into_styled(PrimitiveStyle::with_stroke(Rgb888::WHITE, stroke))
-        .draw(target)?;
+    ring(target, at(cx, cy), diameter / 2, stroke, Rgb888::WHITE)?;
     let arm = (h / 24) as i32;
     let c = at(cx, cy);
     let cross = PrimitiveStyle::with_stroke(Rgb888::WHITE, stroke);
