@@ -19,7 +19,7 @@ OUT_DIR    ?= out
 SCENARIO   ?=
 DEMO       ?= plasma
 
-.PHONY: all test unit-test check fmt clippy kernel target-setup qemu-test xen-test run backend harness clean
+.PHONY: all test unit-test check fmt clippy kernel target-setup qemu-test xen-test run backend harness kmstest clean
 
 all: kernel backend harness
 
@@ -57,7 +57,12 @@ backend:
 harness:
 	$(CARGO) build -p pvdispl-harness --release
 
-xen-test: kernel backend harness
+# Static KMS client for the linux-peer guest (backend/peer-client).
+kmstest:
+	CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS='-C target-feature=+crt-static' \
+		$(CARGO) build -p pvdispl-kmstest --release --target x86_64-unknown-linux-gnu
+
+xen-test: kernel backend kmstest harness
 	$(HARNESS) run --cache $(CACHE_DIR) --out $(OUT_DIR)/xen-test $(if $(SCENARIO),--scenario $(SCENARIO),--all)
 
 run: kernel backend harness
