@@ -50,13 +50,12 @@ use xen::types::{DomId, EvtchnPort};
 use crate::channel::{ChannelError, EventRing, Received, ReceivedEvent, RequestRing};
 use crate::config::{negotiate_version, parse_decimal_u32, ConfigError, DeviceConfig, Resolution};
 use crate::edid::parse_preferred_mode;
-use crate::framebuffer::Framebuffer;
 use crate::pacing::{PaceDecision, Pacer, DEFAULT_RATE_HZ};
 use crate::pages::{GrantedPage, PageAllocator, Reclaimer};
 use crate::shbuf::SharedBuffer;
 use crate::state::{on_backend_state, Step};
 use crate::store::{Store, StoreError, TxId};
-use crate::FrameSource;
+use crate::{FrameSource, FrameTarget};
 
 /// `DRM_FORMAT_XRGB8888`: fourcc `'X' 'R' '2' '4'` (`drm_fourcc.h`).
 pub const DRM_FORMAT_XRGB8888: u32 = u32::from_le_bytes(*b"XR24");
@@ -1148,16 +1147,9 @@ impl<P: SharedPage> Frontend<P> {
         stats: &mut ConnectorStats,
     ) {
         let (w, h) = (conn.mode.width, conn.mode.height);
-        let pixels = w as usize * h as usize;
-        if conn.scratch.len() != pixels {
-            conn.scratch.clear();
-            conn.scratch.resize(pixels, 0);
-        }
-        match Framebuffer::try_new_packed(&mut conn.scratch, w, h) {
-            Ok(mut fb) => source.render(conn.index, frame, &mut fb),
-            Err(e) => log::error!("vdispl: connector {}: {e}", conn.index),
-        }
-        conn.buffers[b].shbuf.write_words(&conn.scratch);
+        let mut target = FrameTarget::new(w, h, &mut conn.scratch, &conn.buffers[b].shbuf);
+        source.render(conn.index, frame, &mut target);
+        target.finish();
         conn.buffers[b].state = BufState::Ready(frame);
         stats.frames_rendered += 1;
     }

@@ -716,3 +716,59 @@ fn kicks_before_connected_are_cleared_not_spun_on() {
     // Nothing to wait for but the backend: no wake-up time.
     assert_eq!(rig.last.wake_at_ns, None);
 }
+
+/// A source drawing with embedded-graphics through the framebuffer path.
+struct Squares;
+
+impl crate::FrameSource for Squares {
+    fn render(&mut self, connector: usize, frame: u64, target: &mut crate::FrameTarget<'_>) {
+        use embedded_graphics::pixelcolor::Rgb888;
+        use embedded_graphics::prelude::*;
+        use embedded_graphics::primitives::{PrimitiveStyle, Rectangle};
+        let mut fb = target.framebuffer().unwrap();
+        fb.clear(Rgb888::new(0, connector as u8, 0)).unwrap();
+        Rectangle::new(Point::new(frame as i32 % 8, 2), Size::new(4, 4))
+            .into_styled(PrimitiveStyle::with_fill(Rgb888::WHITE))
+            .draw(&mut fb)
+            .unwrap();
+    }
+}
+
+#[test]
+fn embedded_graphics_sources_are_copied_into_the_buffers() {
+    let mut rig = Rig::new(&[("0/resolution", "16x8")], Options::default());
+    let mut env_poll = |rig: &mut Rig| {
+        let mut env = Env {
+            evtchn: &mut rig.evt,
+            gnttab: &mut rig.gnt,
+            pages: &mut rig.pages,
+            store: &mut rig.store,
+        };
+        rig.last = rig.fe.poll(rig.now, &mut env, &mut Squares);
+        rig.be.step(rig.now);
+        let is_pending = matches!(
+            rig.evt.wait(&rig.fe.ports(), None),
+            Ok(WaitOutcome::Pending)
+        ) || rig.store.pending_events(rig.fe.watch_token()) > 0;
+        if !is_pending {
+            let next = [rig.last.wake_at_ns, rig.be.next_due()]
+                .into_iter()
+                .flatten()
+                .min();
+            rig.now = next.unwrap_or(rig.now + MS).max(rig.now);
+        }
+    };
+    while rig.be.flips_of(0).len() < 10 {
+        env_poll(&mut rig);
+    }
+    for (k, f) in rig.be.flips_of(0).iter().enumerate() {
+        let n = k as i32 + 1;
+        let mut px = vec![0u32; 16 * 8];
+        for y in 2..6 {
+            for x in n % 8..n % 8 + 4 {
+                px[y * 16 + x as usize] = 0x00ff_ffff;
+            }
+        }
+        assert_eq!(f.hash, frame_hash(px.into_iter()), "flip {k}");
+    }
+}

@@ -21,8 +21,12 @@ pub mod pacing;
 pub mod pages;
 pub mod pattern;
 pub mod shbuf;
+pub mod source;
 pub mod state;
 pub mod store;
+
+pub(crate) use source::PixelSink;
+pub use source::{FrameSource, FrameTarget};
 
 #[cfg(test)]
 mod frontend_tests;
@@ -30,14 +34,3 @@ mod frontend_tests;
 mod sim_backend;
 #[cfg(test)]
 mod testing;
-
-/// Something that draws frames: the built-in [`pattern::TestPattern`] or a demo
-/// scene. Called once per frame with the connector index, the frame number
-/// (0 for the first frame shown on a connector after it is configured, then 1,
-/// 2, ... per flip, continuing across reconnects) and a packed framebuffer at
-/// the connector's resolution. The framebuffer holds the previous contents of
-/// the scratch buffer; a source must draw every pixel it wants defined.
-pub trait FrameSource {
-    /// Draw frame `frame` of connector `connector` into `fb`.
-    fn render(&mut self, connector: usize, frame: u64, fb: &mut framebuffer::Framebuffer<'_>);
-}

@@ -8,8 +8,9 @@
 //! itself. The picture: a red/green gradient whose blue channel steps with the
 //! frame number, and a white vertical bar that moves 4 pixels per frame.
 
-use crate::framebuffer::Framebuffer;
-use crate::FrameSource;
+use alloc::vec::Vec;
+
+use crate::{FrameSource, FrameTarget};
 
 /// Width of the moving bar in pixels.
 const BAR_WIDTH: u32 = 16;
@@ -17,18 +18,36 @@ const BAR_WIDTH: u32 = 16;
 const BAR_STEP: u64 = 4;
 
 /// Fill one row `y` (of `width` pixels) of frame `frame` at `width`x`height`.
+///
+/// Pixel (x, y) is `0x00ffffff` inside the bar (columns `bar_start ..
+/// bar_start + 16`, wrapping at `width`, with `bar_start = frame * 4 mod width`),
+/// otherwise `red << 16 | green << 8 | blue` with `red = x * 255 / width`,
+/// `green = y * 255 / height`, `blue = frame * 3 mod 256`; then pixel (0, 0)
+/// is replaced by the frame number's low 24 bits. No division per pixel: this
+/// runs once per frame on every pixel, under TCG.
 pub fn pattern_row(frame: u64, width: u32, height: u32, y: u32, row: &mut [u32]) {
+    let w = u64::from(width.max(1));
     let green = (u64::from(y) * 255 / u64::from(height.max(1))) as u32;
     let blue = (frame.wrapping_mul(3) & 0xff) as u32;
-    let bar_start = (frame.wrapping_mul(BAR_STEP) % u64::from(width.max(1))) as u32;
-    for (x, px) in (0u32..).zip(row.iter_mut().take(width as usize)) {
-        let red = (u64::from(x) * 255 / u64::from(width.max(1))) as u32;
-        let in_bar = x.wrapping_sub(bar_start) % width.max(1) < BAR_WIDTH;
+    let background = (green << 8) | blue;
+    let bar_start = frame.wrapping_mul(BAR_STEP) % w;
+    let bar_end = bar_start + u64::from(BAR_WIDTH);
+    // Columns below this are in the part of the bar that wrapped around.
+    let wrapped_end = bar_end.saturating_sub(w);
+    // red = floor(x * 255 / w), kept as quotient + remainder.
+    let (mut red, mut rem) = (0u64, 0u64);
+    for (x, px) in (0u64..).zip(row.iter_mut().take(width as usize)) {
+        let in_bar = (x >= bar_start && x < bar_end) || x < wrapped_end;
         *px = if in_bar {
             0x00ff_ffff
         } else {
-            (red << 16) | (green << 8) | blue
+            ((red as u32) << 16) | background
         };
+        rem += 255;
+        if rem >= w {
+            red += rem / w;
+            rem %= w;
+        }
     }
     if y == 0 {
         if let Some(first) = row.first_mut() {
@@ -43,12 +62,13 @@ pub fn pattern_row(frame: u64, width: u32, height: u32, y: u32, row: &mut [u32])
 pub struct TestPattern;
 
 impl FrameSource for TestPattern {
-    fn render(&mut self, _connector: usize, frame: u64, fb: &mut Framebuffer<'_>) {
-        let (width, height) = (fb.width(), fb.height());
+    fn render(&mut self, _connector: usize, frame: u64, target: &mut FrameTarget<'_>) {
+        let (width, height) = (target.width(), target.height());
+        let mut row = Vec::new();
+        row.resize(width as usize, 0);
         for y in 0..height {
-            if let Some(row) = fb.row_mut(y) {
-                pattern_row(frame, width, height, y, row);
-            }
+            pattern_row(frame, width, height, y, &mut row);
+            target.write_row(y, &row);
         }
     }
 }
@@ -78,6 +98,22 @@ mod tests {
         // Bar of frame 1 starts at x = 4.
         assert_eq!(a[4 + w as usize], 0x00ff_ffff);
         assert_ne!(a[3 + w as usize], 0x00ff_ffff);
+        // The incremental red channel equals the defining division.
+        for w in [1u32, 3, 254, 255, 256, 640, 1920] {
+            let mut row = vec![0u32; w as usize];
+            pattern_row(1000, w, 2, 1, &mut row);
+            let bar_start = (1000 * 4) % u64::from(w);
+            for (x, px) in row.iter().enumerate() {
+                let x = x as u64;
+                let in_bar = (x + u64::from(w) - bar_start) % u64::from(w) < 16;
+                let want = if in_bar {
+                    0x00ff_ffff
+                } else {
+                    (((x * 255 / u64::from(w)) as u32) << 16) | (127 << 8) | ((3000 & 0xff) as u32)
+                };
+                assert_eq!(*px, want, "w {w} x {x}");
+            }
+        }
         // Tiny and odd sizes do not panic.
         let mut one = [0u32; 1];
         pattern_row(5, 1, 1, 0, &mut one);

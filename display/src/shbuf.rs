@@ -283,21 +283,28 @@ impl<P: SharedPage> SharedBuffer<P> {
     /// Copy `src` (native-endian `u32`s, i.e. XRGB8888 pixels) to the buffer
     /// from its start; stops at the buffer's end. Returns words written.
     pub fn write_words(&self, src: &[u32]) -> usize {
+        self.write_words_at(0, src)
+    }
+
+    /// Copy `src` to the buffer starting at word `offset_words`; stops at the
+    /// buffer's end. Returns words written.
+    pub fn write_words_at(&self, offset_words: usize, src: &[u32]) -> usize {
         let max_words = self.len_bytes as usize / 4;
-        let mut written = 0;
-        for (index, chunk) in src[..src.len().min(max_words)]
-            .chunks(WORDS_PER_PAGE)
-            .enumerate()
-        {
+        let end = offset_words.saturating_add(src.len()).min(max_words);
+        let mut at = offset_words;
+        while at < end {
+            let (index, first) = (at / WORDS_PER_PAGE, at % WORDS_PER_PAGE);
             let Some(page) = self.data_page(index) else {
                 break;
             };
-            for (dst, v) in page.words().iter().zip(chunk) {
+            let n = (WORDS_PER_PAGE - first).min(end - at);
+            let from = &src[at - offset_words..at - offset_words + n];
+            for (dst, v) in page.words()[first..first + n].iter().zip(from) {
                 dst.store(*v, Ordering::Relaxed);
             }
-            written += chunk.len();
+            at += n;
         }
-        written
+        at.saturating_sub(offset_words)
     }
 
     /// Copy up to `dst.len()` bytes from the buffer's start; returns bytes read.
@@ -396,6 +403,10 @@ mod tests {
         // Pixels land in the right pages.
         let px: Vec<u32> = (0..len / 4).collect();
         assert_eq!(buf.write_words(&px), px.len());
+        // An unaligned span across a page boundary.
+        assert_eq!(buf.write_words_at(1020, &[9; 10]), 10);
+        assert_eq!(buf.write_words_at(len as usize / 4 - 3, &[9; 10]), 3);
+        assert_eq!(buf.write_words_at(len as usize, &[9; 10]), 0);
         let last = gnt.peer_map(GrantRef(grefs[2024])).unwrap();
         assert_eq!(last.get(0), 2024 * 1024);
         gnt.peer_unmap(dir_grefs[0]);
@@ -510,5 +521,11 @@ mod tests {
             (gnt.outstanding(), pages.live(), reclaim.pending()),
             (0, 0, 0)
         );
+    }
+}
+
+impl<P: SharedPage> crate::PixelSink for SharedBuffer<P> {
+    fn write_pixels(&self, offset: usize, pixels: &[u32]) {
+        self.write_words_at(offset, pixels);
     }
 }
