@@ -737,7 +737,7 @@ impl crate::FrameSource for Squares {
 #[test]
 fn embedded_graphics_sources_are_copied_into_the_buffers() {
     let mut rig = Rig::new(&[("0/resolution", "16x8")], Options::default());
-    let mut env_poll = |rig: &mut Rig| {
+    let env_poll = |rig: &mut Rig| {
         let mut env = Env {
             evtchn: &mut rig.evt,
             gnttab: &mut rig.gnt,

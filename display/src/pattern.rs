@@ -8,7 +8,7 @@
 //! itself. The picture: a red/green gradient whose blue channel steps with the
 //! frame number, and a white vertical bar that moves 4 pixels per frame.
 
-use alloc::vec::Vec;
+use alloc::vec;
 
 use crate::{FrameSource, FrameTarget};
 
@@ -64,8 +64,7 @@ pub struct TestPattern;
 impl FrameSource for TestPattern {
     fn render(&mut self, _connector: usize, frame: u64, target: &mut FrameTarget<'_>) {
         let (width, height) = (target.width(), target.height());
-        let mut row = Vec::new();
-        row.resize(width as usize, 0);
+        let mut row = vec![0; width as usize];
         for y in 0..height {
             pattern_row(frame, width, height, y, &mut row);
             target.write_row(y, &row);
@@ -76,7 +75,6 @@ impl FrameSource for TestPattern {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec;
 
     #[test]
     fn changes_every_frame_and_names_itself() {

@@ -353,6 +353,12 @@ impl<P: SharedPage> SharedBuffer<P> {
     }
 }
 
+impl<P: SharedPage> crate::PixelSink for SharedBuffer<P> {
+    fn write_pixels(&self, offset: usize, pixels: &[u32]) {
+        self.write_words_at(offset, pixels);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,11 +527,5 @@ mod tests {
             (gnt.outstanding(), pages.live(), reclaim.pending()),
             (0, 0, 0)
         );
-    }
-}
-
-impl<P: SharedPage> crate::PixelSink for SharedBuffer<P> {
-    fn write_pixels(&self, offset: usize, pixels: &[u32]) {
-        self.write_words_at(offset, pixels);
     }
 }
