@@ -68,6 +68,16 @@ xen-test: kernel backend kmstest harness
 run: kernel backend harness
 	@echo "run: not implemented yet" >&2; exit 1
 
+# ---- demo scenes (host) -------------------------------------------------------
+# bench: each scene at 1920x1080 vs a memset of the same buffer (ratio per scene).
+# gallery: host renders of every scene (PNG + checksum) into $(OUT_DIR)/gallery.
+.PHONY: bench gallery
+bench:
+	$(CARGO) bench -p demos
+
+gallery:
+	$(CARGO) run --release -p demo-render -- --all --frames 0,120,600 --size 1280x720 --out $(OUT_DIR)/gallery
+
 # ---- everything CI runs ------------------------------------------------------
 test: unit-test qemu-test xen-test
 
