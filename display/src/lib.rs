@@ -14,6 +14,7 @@ extern crate alloc;
 
 pub mod channel;
 pub mod config;
+pub mod driver;
 pub mod edid;
 pub mod framebuffer;
 pub mod frontend;

@@ -55,6 +55,9 @@ pub trait Store {
     /// last call (events for other tokens are left for their owners). Returns the
     /// path that fired.
     fn take_watch_event(&mut self, token: &str) -> Option<String>;
+    /// Whether an event carrying `token` is waiting (already received from
+    /// xenstored, so its event channel will not fire again for it).
+    fn has_watch_event(&mut self, token: &str) -> bool;
 }
 
 impl From<XsClientError> for StoreError {
@@ -93,6 +96,15 @@ impl<T: XenstoreTransport> ClientStore<T> {
         &mut self.client
     }
 
+    fn collect_events(&mut self) {
+        if let Err(e) = self.client.poll_watch_events() {
+            log::warn!("xenstore: polling watch events: {e}");
+        }
+        while let Some(e) = self.client.take_watch_event() {
+            self.events.push_back(e);
+        }
+    }
+
     /// Watch events queued here and in the client, for any token.
     pub fn pending_watch_events(&self) -> usize {
         self.events.len() + self.client.pending_watch_events()
@@ -128,13 +140,12 @@ impl<T: XenstoreTransport> Store for ClientStore<T> {
         Ok(self.client.unwatch(path, token)?)
     }
     fn take_watch_event(&mut self, token: &str) -> Option<String> {
-        if let Err(e) = self.client.poll_watch_events() {
-            log::warn!("xenstore: polling watch events: {e}");
-        }
-        while let Some(e) = self.client.take_watch_event() {
-            self.events.push_back(e);
-        }
+        self.collect_events();
         let i = self.events.iter().position(|e| e.token == token)?;
         self.events.remove(i).map(|e| e.path)
+    }
+    fn has_watch_event(&mut self, token: &str) -> bool {
+        self.collect_events();
+        self.events.iter().any(|e| e.token == token)
     }
 }

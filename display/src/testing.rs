@@ -471,6 +471,9 @@ impl Store for MemStore {
         inner.events.retain(|(_, t)| t != token);
         Ok(())
     }
+    fn has_watch_event(&mut self, token: &str) -> bool {
+        self.pending_events(token) > 0
+    }
     fn take_watch_event(&mut self, token: &str) -> Option<String> {
         let mut inner = self.inner.borrow_mut();
         let i = inner.events.iter().position(|(_, t)| t == token)?;
