@@ -88,7 +88,7 @@ impl<'a> FrameTarget<'a> {
     }
 }
 
-/// Something that draws frames: the built-in [`pattern::TestPattern`] or a demo
+/// Something that draws frames: the built-in [`crate::pattern::TestPattern`] or a demo
 /// scene. Called once per frame with the connector index, the frame number
 /// (0 for the frame shown by `SET_CONFIG` when a connector is configured, then
 /// 1, 2, ... one per flip, continuing across reconnects) and the target at the
