@@ -683,7 +683,9 @@ impl<P: SharedPage> Frontend<P> {
         let versions_path = format!("{}/{XENDISPL_FIELD_BE_VERSIONS}", self.backend_path);
         let versions = match env.store.read(TxId::NONE, &versions_path) {
             Ok(v) => v,
-            Err(e) => return self.fail_permanently(env, FrontendError::Store(e)),
+            Err(e) => {
+                return self.fail_session(now_ns, env, &format!("reading {versions_path}: {e}"))
+            }
         };
         let version = match negotiate_version(versions.as_deref()) {
             Ok(v) => v,
@@ -726,7 +728,8 @@ impl<P: SharedPage> Frontend<P> {
                     self.device_path
                 );
             }
-            Err(e) => self.fail_permanently(env, FrontendError::Store(e)),
+            // Nothing was published; the backend never saw this session.
+            Err(e) => self.fail_session(now_ns, env, &format!("publishing: {e}")),
         }
     }
 
@@ -1372,7 +1375,13 @@ impl<P: SharedPage> Frontend<P> {
                 // Deadline 0 is now: the first flip goes out one period later
                 // at the earliest (the first frame is already on screen).
                 conn.pacer = Pacer::try_new(now_ns, self.options.rate_hz)
-                    .or_else(|| Pacer::try_new(now_ns, DEFAULT_RATE_HZ))
+                    .or_else(|| {
+                        log::warn!(
+                            "vdispl: rate {} Hz out of range, using {DEFAULT_RATE_HZ} Hz",
+                            self.options.rate_hz
+                        );
+                        Pacer::try_new(now_ns, DEFAULT_RATE_HZ)
+                    })
                     .map(|p| p.starting_at(1));
                 self.stats.connectors[c].mode = Some(conn.mode);
                 log::info!(

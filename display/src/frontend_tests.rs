@@ -425,6 +425,18 @@ fn backend_closing_is_a_disconnect_and_pages_it_still_maps_are_kept() {
 }
 
 #[test]
+fn publish_that_keeps_conflicting_is_retried_later_not_fatal() {
+    let mut rig = Rig::new(&[("0/resolution", "16x16")], Options::default());
+    // More conflicts than one publish attempts (16).
+    rig.store.fail_next_commits(20);
+    assert!(rig.run_until(5000 * MS, |r| r.fe.is_running()));
+    assert_eq!(rig.store.commits_failed(), 20);
+    assert_eq!(rig.fe.stats().sessions, 1);
+    rig.run_for(100 * MS);
+    assert_eq!(rig.fe.pages_held_by_backend(), 0);
+}
+
+#[test]
 fn publish_transaction_is_retried_on_eagain() {
     let mut rig = Rig::new(&[("0/resolution", "16x16")], Options::default());
     rig.store.fail_next_commits(3);
