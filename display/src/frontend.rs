@@ -1059,7 +1059,7 @@ impl<P: SharedPage> Frontend<P> {
             self.complete(job, outcome, now_ns, env, source);
         }
         self.take_events(now_ns);
-        self.pace(now_ns, source);
+        self.pace(now_ns, env, source);
         self.dispatch(now_ns, env);
     }
 
@@ -1157,7 +1157,11 @@ impl<P: SharedPage> Frontend<P> {
         stats.frames_rendered += 1;
     }
 
-    fn pace(&mut self, now_ns: u64, source: &mut dyn FrameSource) {
+    /// Flip every connector whose deadline has come. With `is_final` unset
+    /// only connectors with a frame ready are considered (a deadline is not
+    /// given up before the frames that can still be drawn in this poll are);
+    /// with it set, deadlines nobody was ready for are skipped and counted.
+    fn flip_due(&mut self, now_ns: u64, is_final: bool) {
         let Some(session) = self.session.as_mut() else {
             return;
         };
@@ -1166,17 +1170,6 @@ impl<P: SharedPage> Frontend<P> {
                 continue;
             }
             let stats = &mut self.stats.connectors[conn.index];
-            let has_ready = conn
-                .buffers
-                .iter()
-                .any(|b| matches!(b.state, BufState::Ready(_)));
-            if conn.flip.is_none() && !has_ready {
-                if let Some(b) = conn.buffers.iter().position(|b| b.state == BufState::Free) {
-                    let frame = self.next_frame[conn.index];
-                    self.next_frame[conn.index] += 1;
-                    Self::render(conn, b, frame, source, stats);
-                }
-            }
             let ready = conn
                 .buffers
                 .iter()
@@ -1185,10 +1178,13 @@ impl<P: SharedPage> Frontend<P> {
             let Some(pacer) = conn.pacer.as_mut() else {
                 continue;
             };
+            if !is_ready && !is_final {
+                continue;
+            }
             let skipped_before = pacer.skipped();
             let decision = pacer.decide(now_ns, is_ready);
             stats.skipped_deadlines += pacer.skipped() - skipped_before;
-            if let (PaceDecision::Flip { .. }, Some(b)) = (decision, ready) {
+            if let (PaceDecision::Flip { .. }, Some(b), true) = (decision, ready, is_ready) {
                 let buf = &mut conn.buffers[b];
                 if let BufState::Ready(n) = buf.state {
                     buf.state = BufState::Flipping(n);
@@ -1207,6 +1203,43 @@ impl<P: SharedPage> Frontend<P> {
                 stats.flips_sent += 1;
             }
         }
+    }
+
+    /// Draw the next frame into every connector's free buffer, once the
+    /// previous flip has completed (so the buffer is not on screen).
+    fn render_free(&mut self, source: &mut dyn FrameSource) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        for conn in session.connectors.iter_mut() {
+            let has_ready = conn
+                .buffers
+                .iter()
+                .any(|b| matches!(b.state, BufState::Ready(_)));
+            if conn.stage != ConnStage::Running || conn.flip.is_some() || has_ready {
+                continue;
+            }
+            if let Some(b) = conn.buffers.iter().position(|b| b.state == BufState::Free) {
+                let frame = self.next_frame[conn.index];
+                self.next_frame[conn.index] += 1;
+                Self::render(
+                    conn,
+                    b,
+                    frame,
+                    source,
+                    &mut self.stats.connectors[conn.index],
+                );
+            }
+        }
+    }
+
+    /// Pacing: flips that are due go out before any drawing, so one
+    /// connector's rendering never delays another's flip.
+    fn pace(&mut self, now_ns: u64, env: &mut Env<'_, P>, source: &mut dyn FrameSource) {
+        self.flip_due(now_ns, false);
+        self.dispatch(now_ns, env);
+        self.render_free(source);
+        self.flip_due(now_ns, true);
     }
 
     /// Send the next queued request on every idle ring.
