@@ -90,6 +90,13 @@ pub struct Options {
     pub retry_delay_ns: u64,
     /// How often grants the backend still holds are retried.
     pub reclaim_interval_ns: u64,
+    /// Lock the flip schedule onto the display's vblank: after the first
+    /// frame-done, shift the deadlines once so that later frame-done events
+    /// come this long after their flip (`None`: never shift). A display shows
+    /// a flip at its next vblank, so a flip sent just after a vblank waits a
+    /// whole period for its frame-done and leaves no time to draw the next
+    /// frame; a flip sent shortly before one completes at once.
+    pub vblank_lead_ns: Option<u64>,
 }
 
 impl Default for Options {
@@ -102,6 +109,7 @@ impl Default for Options {
             max_failed_sessions: 5,
             retry_delay_ns: 1000 * NS_PER_MS,
             reclaim_interval_ns: 50 * NS_PER_MS,
+            vblank_lead_ns: Some(4 * NS_PER_MS),
         }
     }
 }
@@ -305,6 +313,7 @@ struct Connector<P: SharedPage> {
     stage: ConnStage,
     is_configured: bool,
     pacer: Option<Pacer>,
+    is_phase_locked: bool,
     flip: Option<Flip>,
     scratch: Vec<u32>,
 }
@@ -835,6 +844,7 @@ impl<P: SharedPage> Frontend<P> {
             stage: ConnStage::Published,
             is_configured: false,
             pacer: None,
+            is_phase_locked: false,
             flip: None,
             scratch: Vec::new(),
         })
@@ -1068,6 +1078,7 @@ impl<P: SharedPage> Frontend<P> {
             return;
         };
         let timeout = self.options.frame_done_timeout_ns;
+        let vblank_lead = self.options.vblank_lead_ns;
         for conn in session.connectors.iter_mut() {
             let stats = &mut self.stats.connectors[conn.index];
             let mut frame_done = Vec::new();
@@ -1101,6 +1112,9 @@ impl<P: SharedPage> Frontend<P> {
                 conn.expected_event_id = ev.id.wrapping_add(1);
                 match conn.flip {
                     Some(f) if conn.buffers[f.buf].fb_cookie == ev.fb_cookie => {
+                        if let Some(lead) = vblank_lead {
+                            Self::lock_phase(conn, f, lead, now_ns);
+                        }
                         Self::complete_flip(conn, stats, now_ns);
                     }
                     _ => {
@@ -1124,6 +1138,36 @@ impl<P: SharedPage> Frontend<P> {
                 }
             }
         }
+    }
+
+    /// After the first frame-done of a connector: the display showed the flip
+    /// sent at `flip.sent_at_ns` at a vblank just before `now_ns`. Shift the
+    /// schedule once so that flips go out `lead_ns` before the display's
+    /// vblanks.
+    fn lock_phase(conn: &mut Connector<P>, flip: Flip, lead_ns: u64, now_ns: u64) {
+        if conn.is_phase_locked {
+            return;
+        }
+        conn.is_phase_locked = true;
+        let Some(pacer) = conn.pacer.as_mut() else {
+            return;
+        };
+        let period = pacer.period_ns();
+        let latency = now_ns.saturating_sub(flip.sent_at_ns);
+        if latency >= period || lead_ns >= period {
+            // Not a vblank-paced display (or a late event): leave the phase.
+            return;
+        }
+        let shift = (latency + period - lead_ns) % period;
+        pacer.delay_by(shift);
+        log::info!(
+            "vdispl: connector {}: frame-done {} us after the flip; deadlines moved {} us \
+             later to lead the display's vblank by {} us",
+            conn.index,
+            latency / 1000,
+            shift / 1000,
+            lead_ns / 1000
+        );
     }
 
     fn complete_flip(conn: &mut Connector<P>, stats: &mut ConnectorStats, now_ns: u64) {

@@ -184,16 +184,21 @@ fn connects_and_flips_two_connectors_at_60hz_with_exact_frames() {
             assert_eq!(u64::from(f.marker), n, "connector {conn} flip {k}");
             assert_eq!(f.hash, expected_hash(n, f.width, f.height));
         }
-        // Flip times sit on the absolute 60 Hz grid from the first one.
-        let t0 = flips[0].at_ns;
-        for (k, f) in flips.iter().enumerate() {
-            let ideal = t0 + (k as u64 * 1_000_000_000 + 30) / 60;
+        // After the one-time phase shift that follows the first frame-done,
+        // flip times sit on an absolute 60 Hz grid.
+        let t1 = flips[1].at_ns;
+        for (k, f) in flips.iter().enumerate().skip(1) {
+            let ideal = t1 + ((k as u64 - 1) * 1_000_000_000 + 30) / 60;
             assert!(
                 f.at_ns.abs_diff(ideal) <= 1,
                 "flip {k} at {} not {ideal}",
                 f.at_ns
             );
         }
+        // This backend sends frame-done 2 ms after a flip; to lead its
+        // "vblank" by 4 ms the schedule moved (2 - 4) mod 16.667 ms later.
+        let d = flips[1].at_ns - flips[0].at_ns;
+        assert!(d.abs_diff(16_666_667 + 14_666_667) <= 1, "{d}");
         let s = &rig.fe.stats().connectors[conn];
         // The first frame-done came with the first flip's event (2 ms later).
         assert_eq!(s.first_flip_done_ns, Some(flips[0].at_ns + 2 * MS));
@@ -210,6 +215,38 @@ fn connects_and_flips_two_connectors_at_60hz_with_exact_frames() {
     // The backend re-arms req_event after each request, so every request
     // must have come with a kick.
     assert_eq!(rig.be.kicks, rig.be.requests.values().sum::<usize>());
+}
+
+#[test]
+fn locks_onto_the_display_vblank_and_holds_60hz_at_any_phase() {
+    for phase_ms in [0u64, 3, 9, 16] {
+        let mut rig = Rig::new(&[("0/resolution", "32x32")], Options::default());
+        rig.be.knobs.vblank_period_ns = Some(16_666_667);
+        rig.be.knobs.vblank_origin_ns = phase_ms * MS;
+        rig.run_until(100 * MS, |r| r.fe.is_running());
+        rig.run_until(3000 * MS, |r| r.flips(0) >= 150);
+        let flips = rig.be.flips_of(0);
+        let s = &rig.fe.stats().connectors[0];
+        assert_eq!(s.skipped_deadlines, 0, "phase {phase_ms} ms");
+        // From the second flip on the intervals are exactly one period.
+        for w in flips[1..].windows(2) {
+            let d = w[1].at_ns - w[0].at_ns;
+            assert!(d.abs_diff(16_666_667) <= 1, "phase {phase_ms}: {d}");
+        }
+        let mean = (flips[149].at_ns - flips[1].at_ns) as f64 / 148.0;
+        assert!((mean - 16_666_666.7).abs() < 1.0, "{mean}");
+        // And each flip leads the next vblank by the configured 4 ms.
+        let origin = rig.be.knobs.vblank_origin_ns;
+        for f in &flips[1..] {
+            let vblank = origin + (f.at_ns - origin).div_ceil(16_666_667) * 16_666_667;
+            assert!(
+                // The simulated display's grid uses a rounded period.
+                (vblank - f.at_ns).abs_diff(4 * MS) <= 100,
+                "phase {phase_ms}: lead {} ns",
+                vblank - f.at_ns
+            );
+        }
+    }
 }
 
 #[test]

@@ -71,6 +71,18 @@ impl Pacer {
         self
     }
 
+    /// Move every future deadline `shift_ns` later (a one-time phase change,
+    /// e.g. to lock onto the display's vblank). Deadlines stay absolute and
+    /// drift-free from the new origin; none is counted as skipped.
+    pub fn delay_by(&mut self, shift_ns: u64) {
+        self.t0_ns = self.t0_ns.saturating_add(shift_ns);
+    }
+
+    /// The period rounded to whole nanoseconds (`round(1e9 / rate)`).
+    pub fn period_ns(&self) -> u64 {
+        self.deadline_ns(1) - self.t0_ns
+    }
+
     /// The absolute time of deadline `index` (saturating at `u64::MAX`).
     pub fn deadline_ns(&self, index: u64) -> u64 {
         let rate = u128::from(self.rate_hz);
@@ -132,6 +144,10 @@ mod tests {
         let p = Pacer::try_new(0, 144).unwrap();
         assert_eq!(p.deadline_ns(144_000), 1_000_000_000_000);
         assert_eq!(p.deadline_ns(u64::MAX), u64::MAX);
+        let mut p = Pacer::try_new(0, 60).unwrap();
+        assert_eq!(p.period_ns(), 16_666_667);
+        p.delay_by(5);
+        assert_eq!(p.deadline_ns(60), 1_000_000_005);
         assert!(Pacer::try_new(0, 0).is_none());
         let mut p = Pacer::try_new(0, 60).unwrap().starting_at(1);
         assert_eq!(p.decide(0, true), PaceDecision::WaitUntil(16_666_667));

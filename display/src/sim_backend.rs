@@ -101,8 +101,13 @@ pub struct Knobs {
     pub drop_frame_done: usize,
     /// Skip this many event ids before the next event (an id gap).
     pub event_id_jump: u16,
-    /// Frame-done delay after the flip.
+    /// Frame-done delay after the flip (when `vblank_period_ns` is `None`).
     pub frame_done_delay_ns: u64,
+    /// Emulate a display: frame-done at the first vblank after the flip, on a
+    /// grid of this period starting at `vblank_origin_ns`; one flip per vblank.
+    pub vblank_period_ns: Option<u64>,
+    /// Origin of the vblank grid.
+    pub vblank_origin_ns: u64,
     /// EDID served.
     pub edid: EdidMode,
     /// Advertised `versions` (`None`: node absent).
@@ -210,6 +215,8 @@ impl SimBackend {
                 drop_frame_done: 0,
                 event_id_jump: 0,
                 frame_done_delay_ns: 2 * NS_PER_MS,
+                vblank_period_ns: None,
+                vblank_origin_ns: 0,
                 edid: EdidMode::Refuse,
                 versions: Some("1,2".into()),
             },
@@ -565,11 +572,20 @@ impl SimBackend {
                 if !self.record(c, r.fb_cookie, now_ns, false) {
                     return (-XEN_ENOENT, 0);
                 }
-                self.due_events.push_back((
-                    now_ns + self.knobs.frame_done_delay_ns,
-                    c,
-                    r.fb_cookie,
-                ));
+                let due = match self.knobs.vblank_period_ns {
+                    None => now_ns + self.knobs.frame_done_delay_ns,
+                    Some(period) => {
+                        let origin = self.knobs.vblank_origin_ns;
+                        let k = now_ns.saturating_sub(origin) / period + 1;
+                        let mut vblank = origin + k * period;
+                        // One flip per vblank.
+                        while self.due_events.iter().any(|e| e.1 == c && e.0 == vblank) {
+                            vblank += period;
+                        }
+                        vblank
+                    }
+                };
+                self.due_events.push_back((due, c, r.fb_cookie));
                 (0, 0)
             }
             Request::GetEdid(r) => {
