@@ -319,3 +319,51 @@ fn fuzzed_server_never_panics() {
         let _ = c.get_domain_path(DomId(1));
     }
 }
+
+/// A server that never stops sending watch events (and never replies): the
+/// client still gives up at its deadline instead of spinning forever.
+struct Flood {
+    frame: Vec<u8>,
+    pos: usize,
+    now: u64,
+}
+
+impl XenstoreTransport for Flood {
+    fn send(&mut self, bytes: &[u8]) -> Result<usize, PlatformError> {
+        Ok(bytes.len())
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> Result<usize, PlatformError> {
+        self.now += 1_000; // time passes while we read
+        let mut n = 0;
+        while n < buf.len() {
+            buf[n] = self.frame[self.pos];
+            self.pos = (self.pos + 1) % self.frame.len();
+            n += 1;
+        }
+        Ok(n)
+    }
+    fn wait(&mut self, _: u64) -> Result<WaitOutcome, PlatformError> {
+        Ok(WaitOutcome::Pending)
+    }
+    fn now_ns(&self) -> u64 {
+        self.now
+    }
+}
+
+#[test]
+fn endless_data_without_reply_still_times_out() {
+    let flood = Flood {
+        frame: msg(XsType::WatchEvent as u32, 0, b"/a\0t\0"),
+        pos: 0,
+        now: 0,
+    };
+    let mut c = XenstoreClient::new(flood);
+    c.set_request_timeout_ns(1_000_000);
+    assert_eq!(c.read(NO_TX, "/x").unwrap_err(), XsClientError::Timeout);
+    assert!(c.pending_watch_events() > 0);
+    let deadline = c.transport().now_ns() + 100_000;
+    assert!(c
+        .wait_watch_event_matching(deadline, |e| e.token == "other")
+        .unwrap()
+        .is_none());
+}

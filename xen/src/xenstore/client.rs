@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use super::wire::{self, Decoder, XsErrno, XsMessage, XsRequest, XsWireError};
-use crate::abi::xs_wire::XsType;
+use crate::abi::xs_wire::{XsType, XENSTORE_PAYLOAD_MAX, XSD_SOCKMSG_SIZE};
 use crate::platform::{PlatformError, WaitOutcome};
 use crate::types::DomId;
 
@@ -120,6 +120,9 @@ impl TxId {
 
 /// Default time to wait for a reply (5 s).
 pub const DEFAULT_REQUEST_TIMEOUT_NS: u64 = 5_000_000_000;
+/// Most bytes taken from the transport per internal read (four maximal messages).
+pub const PUMP_LIMIT_BYTES: usize = 4 * (XSD_SOCKMSG_SIZE + XENSTORE_PAYLOAD_MAX);
+
 /// Default attempts of [`XenstoreClient::transaction`].
 pub const DEFAULT_TRANSACTION_ATTEMPTS: u32 = 16;
 
@@ -205,19 +208,21 @@ impl<T: XenstoreTransport> XenstoreClient<T> {
         Ok(())
     }
 
-    /// Pull bytes from the transport into the decoder without blocking.
-    /// Returns whether any arrived.
+    /// Pull bytes from the transport into the decoder without blocking, at
+    /// most [`PUMP_LIMIT_BYTES`] per call (a peer that never stops sending
+    /// cannot make us buffer without bound). Returns whether any arrived.
     fn pump(&mut self) -> Result<bool, XsClientError> {
         let mut buf = [0u8; 512];
-        let mut any = false;
-        loop {
-            let n = self.transport.recv(&mut buf)?;
+        let mut total = 0;
+        while total < PUMP_LIMIT_BYTES {
+            let n = self.transport.recv(&mut buf)?.min(buf.len());
             if n == 0 {
-                return Ok(any);
+                break;
             }
-            self.decoder.push(&buf[..n.min(buf.len())]);
-            any = true;
+            self.decoder.push(&buf[..n]);
+            total += n;
         }
+        Ok(total > 0)
     }
 
     /// Next non-watch message, queueing watch events; bounded by `deadline`.
@@ -231,7 +236,14 @@ impl<T: XenstoreTransport> XenstoreClient<T> {
                     return Ok(msg);
                 }
             }
-            if !self.pump()? && self.transport.wait(deadline)? == WaitOutcome::DeadlinePassed {
+            if self.pump()? {
+                // Data keeps coming but none of it is our reply: still bounded.
+                if self.transport.now_ns() > deadline {
+                    return Err(XsClientError::Timeout);
+                }
+                continue;
+            }
+            if self.transport.wait(deadline)? == WaitOutcome::DeadlinePassed {
                 // One last look: data may have raced with the deadline.
                 if !self.pump()? {
                     return Err(XsClientError::Timeout);
@@ -362,6 +374,14 @@ impl<T: XenstoreTransport> XenstoreClient<T> {
                 return Ok(self.watch_events.remove(i));
             }
             if self.pump()? {
+                if self.transport.now_ns() > deadline_ns {
+                    self.queue_decoded()?;
+                    return Ok(self
+                        .watch_events
+                        .iter()
+                        .position(&mut wanted)
+                        .and_then(|i| self.watch_events.remove(i)));
+                }
                 continue;
             }
             if self.transport.wait(deadline_ns)? == WaitOutcome::DeadlinePassed && !self.pump()? {
