@@ -29,6 +29,18 @@ pub const HYPERVISOR_HVM_OP: u32 = 34;
 /// Size of one hypercall-page entry: hypercall `n` is at `page + n * 32`.
 pub const HYPERCALL_ENTRY_SIZE: usize = 32;
 
+/// `XENVER_version` (`version.h`): returns `major << 16 | minor`.
+pub const XENVER_VERSION: u32 = 0;
+/// `XENVER_extraversion` (`version.h`): fills a 16-byte string.
+pub const XENVER_EXTRAVERSION: u32 = 1;
+/// `XEN_EXTRAVERSION_LEN`.
+pub const XEN_EXTRAVERSION_LEN: usize = 16;
+
+/// `XEN_PVCLOCK_TSC_STABLE_BIT` in [`VcpuTimeInfo::flags`].
+pub const XEN_PVCLOCK_TSC_STABLE_BIT: u8 = 1 << 0;
+/// `XEN_PVCLOCK_GUEST_STOPPED` in [`VcpuTimeInfo::flags`].
+pub const XEN_PVCLOCK_GUEST_STOPPED: u8 = 1 << 1;
+
 /// `CONSOLEIO_write`: write a buffer to Xen's own console (debug builds / dom0).
 pub const CONSOLEIO_WRITE: u32 = 0;
 
