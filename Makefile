@@ -63,7 +63,7 @@ kmstest:
 		$(CARGO) build -p pvdispl-kmstest --release --target x86_64-unknown-linux-gnu
 
 xen-test: kernel backend kmstest harness
-	$(HARNESS) run --cache $(CACHE_DIR) --out $(OUT_DIR)/xen-test $(if $(SCENARIO),--scenario $(SCENARIO),--all)
+	$(HARNESS) run --cache $(CACHE_DIR) --out $(OUT_DIR)/xen-test $(if $(SCENARIO),--scenario $(SCENARIO),--all) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
 run: kernel backend harness
 	@echo "run: not implemented yet" >&2; exit 1

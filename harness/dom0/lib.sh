@@ -94,8 +94,15 @@ guest_start() {
 }
 
 # guest_wait NAME SECONDS: 0 when the domain is gone, 1 on timeout (then it is destroyed).
+# Polls xenstore (cheap) rather than `xl` (a heavy process under TCG that starves the guest).
 guest_wait() {
-    if wait_for "$2" _guest_gone "$1"; then
+    _domid=$(xl domid "$1" 2>/dev/null)
+    _deadline=$(($(date +%s) + $2))
+    while [ -n "$_domid" ] && xenstore-exists "/local/domain/$_domid" 2>/dev/null; do
+        [ "$(date +%s)" -ge "$_deadline" ] && break
+        sleep 0.5
+    done
+    if _guest_gone "$1"; then
         milestone guest_gone "$1"
         save_console "$1"
         return 0

@@ -147,7 +147,15 @@ impl Tree {
                 Node::Dir => w.entry(name, ino, 0o040_755, 0, 0, &mut io::empty(), 0)?,
                 Node::Symlink(target) => {
                     let bytes = target.as_bytes();
-                    w.entry(name, ino, 0o120_777, 0, 0, &mut &bytes[..], bytes.len() as u64)?
+                    w.entry(
+                        name,
+                        ino,
+                        0o120_777,
+                        0,
+                        0,
+                        &mut &bytes[..],
+                        bytes.len() as u64,
+                    )?
                 }
                 Node::CharDev { major, minor } => {
                     w.entry(name, ino, 0o020_600, *major, *minor, &mut io::empty(), 0)?
@@ -255,8 +263,11 @@ impl<W: Write> Write for WriteCount<'_, '_, W> {
 mod tests {
     use super::*;
 
-    /// Minimal newc reader for the tests: (name, mode, rdev, data).
-    fn parse(mut buf: &[u8]) -> Vec<(String, u32, (u32, u32), Vec<u8>)> {
+    /// One decoded record: (name, mode, (rdev major, minor), data).
+    type Record = (String, u32, (u32, u32), Vec<u8>);
+
+    /// Minimal newc reader for the tests.
+    fn parse(mut buf: &[u8]) -> Vec<Record> {
         let mut out = Vec::new();
         let total = buf.len();
         loop {
@@ -264,8 +275,11 @@ mod tests {
             assert_eq!(off % 4, 0, "record not 4-aligned");
             assert_eq!(&buf[..6], b"070701");
             let field = |i: usize| {
-                u32::from_str_radix(std::str::from_utf8(&buf[6 + i * 8..14 + i * 8]).unwrap(), 16)
-                    .unwrap()
+                u32::from_str_radix(
+                    std::str::from_utf8(&buf[6 + i * 8..14 + i * 8]).unwrap(),
+                    16,
+                )
+                .unwrap()
             };
             let mode = field(1);
             let size = field(6) as usize;
@@ -302,7 +316,16 @@ mod tests {
         let names: Vec<_> = entries.iter().map(|e| e.0.as_str()).collect();
         assert_eq!(
             names,
-            ["a-b", "bin", "bin/sh", "dev", "dev/console", "usr", "usr/bin", "usr/bin/x"]
+            [
+                "a-b",
+                "bin",
+                "bin/sh",
+                "dev",
+                "dev/console",
+                "usr",
+                "usr/bin",
+                "usr/bin/x"
+            ]
         );
         let x = &entries[7];
         assert_eq!(x.1, 0o100_755);
@@ -337,6 +360,8 @@ mod tests {
         assert!(normalise("/a/../b").is_err());
         assert!(normalise("/").is_err());
         assert_eq!(normalise("//a/./b/").unwrap(), "a/b");
-        assert!(Tree::new().host_file("/x", Path::new("/nonexistent/zzz")).is_err());
+        assert!(Tree::new()
+            .host_file("/x", Path::new("/nonexistent/zzz"))
+            .is_err());
     }
 }

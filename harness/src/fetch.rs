@@ -39,10 +39,55 @@ pub struct Packages {
     pub xen: PathBuf,
     /// Debian's compressed kernel (dom0 and Linux PVH guests).
     pub vmlinuz: PathBuf,
+    /// The same kernel uncompressed (ELF with Xen and PVH notes), if it could be extracted.
+    /// Booting it skips a slow in-guest/in-Xen decompression under TCG.
+    pub vmlinux: Option<PathBuf>,
     /// Static busybox.
     pub busybox: PathBuf,
     /// The .deb file names used (for the summary).
     pub debs: Vec<String>,
+}
+
+/// The offset of the XZ stream inside a bzImage (Debian builds with CONFIG_KERNEL_XZ).
+pub fn find_xz_payload(image: &[u8]) -> Option<usize> {
+    const XZ_MAGIC: &[u8] = b"\xfd7zXZ\x00";
+    image.windows(XZ_MAGIC.len()).position(|w| w == XZ_MAGIC)
+}
+
+/// Unpacks the ELF `vmlinux` from a bzImage with `xz -dc --single-stream`.
+fn extract_vmlinux(vmlinuz: &Path, out: &Path) -> Result<(), String> {
+    if !crate::util::on_path("xz") {
+        return Err("xz not on PATH".into());
+    }
+    let image = std::fs::read(vmlinuz).map_err(|e| format!("{}: {e}", vmlinuz.display()))?;
+    let off = find_xz_payload(&image).ok_or("no XZ stream in the kernel image")?;
+    let tmp = out.with_extension("part");
+    let file = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let mut child = Command::new("xz")
+        .args(["-dc", "--single-stream"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(file)
+        .spawn()
+        .map_err(|e| format!("xz: {e}"))?;
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().ok_or("xz stdin")?;
+        // xz stops reading after the stream; a broken pipe on the padding is expected.
+        let _ = stdin.write_all(&image[off..]);
+    }
+    let status = child.wait().map_err(|e| format!("xz: {e}"))?;
+    let head = std::fs::read(&tmp)
+        .map(|d| d.get(..4).map(<[u8]>::to_vec))
+        .ok()
+        .flatten();
+    if !status.success() || head.as_deref() != Some(b"\x7fELF") {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!(
+            "xz -dc of {} did not yield an ELF",
+            vmlinuz.display()
+        ));
+    }
+    std::fs::rename(&tmp, out).map_err(|e| format!("{}: {e}", out.display()))
 }
 
 /// Parses `apt-cache depends` output into package → dependency names (virtual `<pkg>` skipped).
@@ -203,7 +248,10 @@ fn resolve_cached(cache: &Path) -> Result<(Vec<String>, Vec<DebUri>), String> {
     let uris = parse_print_uris(&uri_text)?;
     let _ = std::fs::write(
         &memo,
-        format!("{fingerprint}\n---\n{}\n---\n{uri_text}", packages.join("\n")),
+        format!(
+            "{fingerprint}\n---\n{}\n---\n{uri_text}",
+            packages.join("\n")
+        ),
     );
     Ok((packages, uris))
 }
@@ -223,7 +271,14 @@ fn is_root_user() -> bool {
 
 /// Downloads (if needed), verifies and unpacks everything. Prints progress to stderr.
 pub fn fetch(cache: &Path) -> Result<Packages, String> {
-    crate::util::require_tools(&["apt-get", "apt-cache", "dpkg-deb", "depmod", "sha256sum", "gzip"])?;
+    crate::util::require_tools(&[
+        "apt-get",
+        "apt-cache",
+        "dpkg-deb",
+        "depmod",
+        "sha256sum",
+        "gzip",
+    ])?;
     let debs_dir = cache.join("debs");
     std::fs::create_dir_all(&debs_dir)
         .map_err(|e| format!("cannot create {}: {e}", debs_dir.display()))?;
@@ -251,13 +306,20 @@ pub fn fetch(cache: &Path) -> Result<Packages, String> {
         })
         .collect();
     if bad.is_empty() {
-        eprintln!("[harness] packages: {} .debs cached and verified", uris.len());
+        eprintln!(
+            "[harness] packages: {} .debs cached and verified",
+            uris.len()
+        );
     } else {
         let names: Vec<String> = bad
             .iter()
             .map(|u| u.file.split('_').next().unwrap_or(&u.file).to_string())
             .collect();
-        eprintln!("[harness] downloading {} packages: {}", names.len(), names.join(" "));
+        eprintln!(
+            "[harness] downloading {} packages: {}",
+            names.len(),
+            names.join(" ")
+        );
         for u in &bad {
             let _ = std::fs::remove_file(debs_dir.join(&u.file));
         }
@@ -273,7 +335,10 @@ pub fn fetch(cache: &Path) -> Result<Packages, String> {
             let p = debs_dir.join(&u.file);
             let h = sha256_of(&p).map_err(|e| format!("download of {} incomplete: {e}", u.file))?;
             if h != u.sha256 {
-                return Err(format!("{}: SHA-256 {h} does not match apt's {}", u.file, u.sha256));
+                return Err(format!(
+                    "{}: SHA-256 {h} does not match apt's {}",
+                    u.file, u.sha256
+                ));
             }
         }
     }
@@ -296,18 +361,29 @@ pub fn fetch(cache: &Path) -> Result<Packages, String> {
         .to_string();
 
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(stamp_text.as_str()) {
-        eprintln!("[harness] unpacking {} packages into {}", debs.len(), root.display());
+        eprintln!(
+            "[harness] unpacking {} packages into {}",
+            debs.len(),
+            root.display()
+        );
         if root.exists() {
-            std::fs::remove_dir_all(&root).map_err(|e| format!("cannot clear {}: {e}", root.display()))?;
+            std::fs::remove_dir_all(&root)
+                .map_err(|e| format!("cannot clear {}: {e}", root.display()))?;
         }
         std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
         for d in &debs {
-            run_status(Command::new("dpkg-deb").arg("-x").arg(debs_dir.join(d)).arg(&root))?;
+            run_status(
+                Command::new("dpkg-deb")
+                    .arg("-x")
+                    .arg(debs_dir.join(d))
+                    .arg(&root),
+            )?;
         }
         run_status(Command::new("depmod").arg("-b").arg(&root).arg(&kver))?;
         let gz = root.join("boot/xen-4.17-amd64.gz");
         let xen_out = root.join("boot/xen-4.17-amd64");
-        let file = std::fs::File::create(&xen_out).map_err(|e| format!("{}: {e}", xen_out.display()))?;
+        let file =
+            std::fs::File::create(&xen_out).map_err(|e| format!("{}: {e}", xen_out.display()))?;
         let status = Command::new("gzip")
             .arg("-dc")
             .arg(&gz)
@@ -317,14 +393,26 @@ pub fn fetch(cache: &Path) -> Result<Packages, String> {
         if !status.success() {
             return Err(format!("gzip -dc {} failed", gz.display()));
         }
+        let vmlinuz = root.join(format!("boot/vmlinuz-{kver}"));
+        let vmlinux = root.join(format!("boot/vmlinux-{kver}"));
+        if let Err(e) = extract_vmlinux(&vmlinuz, &vmlinux) {
+            eprintln!(
+                "[harness] warning: no uncompressed kernel ({e}); booting the slower vmlinuz"
+            );
+        }
         std::fs::write(&stamp, &stamp_text).map_err(|e| format!("{}: {e}", stamp.display()))?;
     } else {
-        eprintln!("[harness] unpacked packages up to date in {}", root.display());
+        eprintln!(
+            "[harness] unpacked packages up to date in {}",
+            root.display()
+        );
     }
 
+    let vmlinux = root.join(format!("boot/vmlinux-{kver}"));
     let pk = Packages {
         xen: root.join("boot/xen-4.17-amd64"),
         vmlinuz: root.join(format!("boot/vmlinuz-{kver}")),
+        vmlinux: vmlinux.is_file().then_some(vmlinux),
         busybox: root.join("bin/busybox"),
         root,
         kver,
@@ -332,7 +420,10 @@ pub fn fetch(cache: &Path) -> Result<Packages, String> {
     };
     for p in [&pk.xen, &pk.vmlinuz, &pk.busybox] {
         if !p.is_file() {
-            return Err(format!("{} missing after unpacking (corrupt cache? delete it)", p.display()));
+            return Err(format!(
+                "{} missing after unpacking (corrupt cache? delete it)",
+                p.display()
+            ));
         }
     }
     Ok(pk)
@@ -352,6 +443,14 @@ mod tests {
             ["libc6", "libxencall1", "sysvinit-utils", "libyajl2"]
         );
         assert_eq!(m["linux-image-amd64"], ["linux-image-6.1.0-56-amd64"]);
+    }
+
+    #[test]
+    fn xz_payload_offset() {
+        let mut img = vec![0u8; 100];
+        img.extend_from_slice(b"\xfd7zXZ\x00rest");
+        assert_eq!(find_xz_payload(&img), Some(100));
+        assert_eq!(find_xz_payload(b"no magic here"), None);
     }
 
     #[test]

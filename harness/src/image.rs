@@ -16,7 +16,13 @@ pub const DOM0_INIT: &str = include_str!("../dom0/init");
 pub const DOM0_LIB: &str = include_str!("../dom0/lib.sh");
 
 /// Xen tools from `/usr/lib/xen-4.17/bin` that dom0 needs (Debian's /usr/sbin ones are wrappers).
-const XEN_BINS: &[&str] = &["xl", "xenstored", "xenconsoled", "xen-init-dom0", "xenconsole"];
+const XEN_BINS: &[&str] = &[
+    "xl",
+    "xenstored",
+    "xenconsoled",
+    "xen-init-dom0",
+    "xenconsole",
+];
 /// Modules every dom0 loads, in this order (dependencies are added).
 pub const DOM0_MODULES: &[&str] = &[
     "xen-privcmd",
@@ -82,8 +88,12 @@ fn modules_into(
         tree.host_file(&format!("{base}/{f}"), &host_base.join(f))
             .map_err(io_err)?;
     }
-    tree.bytes(&format!("{base}/modules.dep"), deps.subset_text(&files), 0o644)
-        .map_err(io_err)?;
+    tree.bytes(
+        &format!("{base}/modules.dep"),
+        deps.subset_text(&files),
+        0o644,
+    )
+    .map_err(io_err)?;
     Ok(())
 }
 
@@ -117,7 +127,8 @@ pub fn build_guest(
     tree.dir("/sbin").map_err(io_err)?;
     tree.dir("/usr/bin").map_err(io_err)?;
     tree.dir("/usr/sbin").map_err(io_err)?;
-    tree.host_file("/bin/busybox", &pk.busybox).map_err(io_err)?;
+    tree.host_file("/bin/busybox", &pk.busybox)
+        .map_err(io_err)?;
     tree.symlink("/bin/sh", "busybox").map_err(io_err)?;
     let init = input.host_path(&spec.init, &format!("[initramfs {}] init", spec.name))?;
     let script = std::fs::read(&init).map_err(|e| format!("{}: {e}", init.display()))?;
@@ -151,13 +162,17 @@ fn copy_dir(tree: &mut Tree, dir: &Path, dest: &str) -> Result<(), String> {
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
             let target = format!("{prefix}/{name}");
-            let ft = entry.file_type().map_err(|e| format!("{}: {e}", path.display()))?;
+            let ft = entry
+                .file_type()
+                .map_err(|e| format!("{}: {e}", path.display()))?;
             if ft.is_dir() {
                 tree.dir(&target).map_err(io_err)?;
                 stack.push((path, target));
             } else if ft.is_symlink() {
-                let link = std::fs::read_link(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                tree.symlink(&target, &link.to_string_lossy()).map_err(io_err)?;
+                let link =
+                    std::fs::read_link(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                tree.symlink(&target, &link.to_string_lossy())
+                    .map_err(io_err)?;
             } else {
                 tree.host_file(&target, &path).map_err(io_err)?;
             }
@@ -171,11 +186,19 @@ pub fn build_dom0(pk: &Packages, input: &ScenarioInput, work: &Path) -> Result<P
     let deps = load_module_deps(pk)?;
     let mut tree = Tree::new();
     base_dirs(&mut tree)?;
-    for d in ["/bin", "/sbin", "/usr/bin", "/usr/sbin", "/var/lock", "/var/log/xen/console"] {
+    for d in [
+        "/bin",
+        "/sbin",
+        "/usr/bin",
+        "/usr/sbin",
+        "/var/lock",
+        "/var/log/xen/console",
+    ] {
         tree.dir(d).map_err(io_err)?;
     }
     tree.bytes("/init", DOM0_INIT, 0o755).map_err(io_err)?;
-    tree.bytes("/harness/lib.sh", DOM0_LIB, 0o644).map_err(io_err)?;
+    tree.bytes("/harness/lib.sh", DOM0_LIB, 0o644)
+        .map_err(io_err)?;
     tree.bytes(
         "/harness/env",
         format!(
@@ -185,7 +208,8 @@ pub fn build_dom0(pk: &Packages, input: &ScenarioInput, work: &Path) -> Result<P
         0o644,
     )
     .map_err(io_err)?;
-    tree.host_file("/bin/busybox", &pk.busybox).map_err(io_err)?;
+    tree.host_file("/bin/busybox", &pk.busybox)
+        .map_err(io_err)?;
     tree.symlink("/bin/sh", "busybox").map_err(io_err)?;
 
     // Xen tools and their libraries.
@@ -210,7 +234,8 @@ pub fn build_dom0(pk: &Packages, input: &ScenarioInput, work: &Path) -> Result<P
     }
     let xl_conf = pk.root.join("etc/xen/xl.conf");
     if xl_conf.is_file() {
-        tree.host_file("/etc/xen/xl.conf", &xl_conf).map_err(io_err)?;
+        tree.host_file("/etc/xen/xl.conf", &xl_conf)
+            .map_err(io_err)?;
     }
 
     // Scenario payload.
@@ -239,15 +264,21 @@ pub fn build_dom0(pk: &Packages, input: &ScenarioInput, work: &Path) -> Result<P
     let root_str = pk.root.to_string_lossy().into_owned();
     for lib in &libs {
         let host = lib.path.to_string_lossy();
-        let dest = host.strip_prefix(root_str.as_str()).unwrap_or(&host).to_string();
+        let dest = host
+            .strip_prefix(root_str.as_str())
+            .unwrap_or(&host)
+            .to_string();
         tree.host_file(&dest, &lib.path).map_err(io_err)?;
     }
     // glibc dlopens libgcc_s (pthread_cancel); ldd does not list it, and xl aborts without it.
-    let gcc = ["/lib/x86_64-linux-gnu/libgcc_s.so.1", "/usr/lib/x86_64-linux-gnu/libgcc_s.so.1"]
-        .iter()
-        .map(Path::new)
-        .find(|p| p.is_file())
-        .ok_or("libgcc_s.so.1 not found on the host")?;
+    let gcc = [
+        "/lib/x86_64-linux-gnu/libgcc_s.so.1",
+        "/usr/lib/x86_64-linux-gnu/libgcc_s.so.1",
+    ]
+    .iter()
+    .map(Path::new)
+    .find(|p| p.is_file())
+    .ok_or("libgcc_s.so.1 not found on the host")?;
     tree.host_file("/lib/x86_64-linux-gnu/libgcc_s.so.1", gcc)
         .map_err(io_err)?;
 

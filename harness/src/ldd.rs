@@ -22,8 +22,7 @@ pub fn parse_ldd(output: &str) -> Result<Vec<Lib>, Vec<String>> {
     let mut missing = Vec::new();
     for line in output.lines() {
         let line = line.trim();
-        if line.is_empty() || line.starts_with("linux-vdso") || line.contains("statically linked")
-        {
+        if line.is_empty() || line.starts_with("linux-vdso") || line.contains("statically linked") {
             continue;
         }
         if let Some((name, rest)) = line.split_once("=>") {
@@ -129,7 +128,8 @@ mod tests {
 
     #[test]
     fn reports_missing() {
-        let out = "\tlibfoo.so.1 => not found\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x1)\n";
+        let out =
+            "\tlibfoo.so.1 => not found\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x1)\n";
         assert_eq!(parse_ldd(out).unwrap_err(), vec!["libfoo.so.1".to_string()]);
         assert!(parse_ldd("\tstatically linked\n").unwrap().is_empty());
     }

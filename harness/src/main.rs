@@ -23,7 +23,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "pvdispl-harness", about = "Real Xen 4.17 + dom0 in QEMU: run scenarios, report verdicts")]
+#[command(
+    name = "pvdispl-harness",
+    about = "Real Xen 4.17 + dom0 in QEMU: run scenarios, report verdicts"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,

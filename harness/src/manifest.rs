@@ -175,7 +175,10 @@ impl ScenarioConf {
                 return Err(format!("[initramfs {}] has no `init = ...`", spec.name));
             }
             if conf.payload.iter().any(|(n, _)| n == &spec.name) {
-                return Err(format!("{} is both a [payload] file and an initramfs", spec.name));
+                return Err(format!(
+                    "{} is both a [payload] file and an initramfs",
+                    spec.name
+                ));
             }
         }
         Ok(conf)
@@ -195,7 +198,10 @@ pub fn expand(value: &str, vars: &BTreeMap<&str, String>) -> Result<String, Stri
         let name = &after[..end];
         let val = vars.get(name).ok_or_else(|| {
             let known: Vec<_> = vars.keys().copied().collect();
-            format!("unknown variable ${{{name}}} in {value:?} (known: {})", known.join(", "))
+            format!(
+                "unknown variable ${{{name}}} in {value:?} (known: {})",
+                known.join(", ")
+            )
         })?;
         out.push_str(val);
         rest = &after[end + 1..];

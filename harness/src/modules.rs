@@ -42,7 +42,9 @@ impl ModuleDeps {
 
     /// The file of module `name` (`xen-evtchn` or `xen_evtchn`).
     pub fn file_of(&self, name: &str) -> Option<&str> {
-        self.by_name.get(&name.replace('-', "_")).map(String::as_str)
+        self.by_name
+            .get(&name.replace('-', "_"))
+            .map(String::as_str)
     }
 
     /// The files of `names` and all their dependencies, each dependency before its users.
@@ -113,7 +115,10 @@ kernel/net/9p/9pnet_virtio.ko: kernel/net/9p/9pnet.ko\n";
     fn names_and_closure_order() {
         let d = ModuleDeps::parse(DEP).unwrap();
         assert_eq!(module_name("a/b/xen-evtchn.ko.xz"), "xen_evtchn");
-        assert_eq!(d.file_of("xen_privcmd"), Some("kernel/drivers/xen/xen-privcmd.ko"));
+        assert_eq!(
+            d.file_of("xen_privcmd"),
+            Some("kernel/drivers/xen/xen-privcmd.ko")
+        );
         let names: Vec<String> = ["xenfs", "9p", "9pnet-virtio"].map(String::from).to_vec();
         let c = d.closure(&names).unwrap();
         assert_eq!(
@@ -128,7 +133,9 @@ kernel/net/9p/9pnet_virtio.ko: kernel/net/9p/9pnet.ko\n";
             ]
         );
         let text = d.subset_text(&c);
-        assert!(text.contains("kernel/fs/9p/9p.ko: kernel/net/9p/9pnet.ko kernel/fs/netfs/netfs.ko\n"));
+        assert!(
+            text.contains("kernel/fs/9p/9p.ko: kernel/net/9p/9pnet.ko kernel/fs/netfs/netfs.ko\n")
+        );
         assert!(text.starts_with("kernel/drivers/xen/xen-privcmd.ko:\n"));
     }
 
@@ -139,6 +146,9 @@ kernel/net/9p/9pnet_virtio.ko: kernel/net/9p/9pnet.ko\n";
         assert!(e.contains("nosuch"), "{e}");
         assert!(ModuleDeps::parse("garbage line\n").is_err());
         let broken = ModuleDeps::parse("a.ko: b.ko\n").unwrap();
-        assert!(broken.closure(&["a".to_string()]).unwrap_err().contains("b.ko"));
+        assert!(broken
+            .closure(&["a".to_string()])
+            .unwrap_err()
+            .contains("b.ko"));
     }
 }

@@ -81,7 +81,16 @@ pub fn command(spec: &BootSpec) -> Result<Command, String> {
     cmd.args(["-accel", "tcg,thread=multi"])
         .args(["-cpu", "qemu64,+svm,+npt,+rdrand"])
         .args(["-smp", "2", "-m", "3072", "-machine", "pc"])
-        .args(["-display", "none", "-vga", "none", "-nic", "none", "-parallel", "none"])
+        .args([
+            "-display",
+            "none",
+            "-vga",
+            "none",
+            "-nic",
+            "none",
+            "-parallel",
+            "none",
+        ])
         .args(["-serial", "stdio", "-monitor", "none", "-no-reboot"])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .args(["-kernel", &xen])
@@ -93,7 +102,9 @@ pub fn command(spec: &BootSpec) -> Result<Command, String> {
         .arg("-initrd")
         .arg(format!("{vmlinuz} console=hvc0 earlyprintk=xen,{initrd}"))
         .arg("-virtfs")
-        .arg(format!("local,path={out},mount_tag=out,security_model=none"))
+        .arg(format!(
+            "local,path={out},mount_tag=out,security_model=none"
+        ))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -178,10 +189,18 @@ pub fn boot(spec: &BootSpec) -> Result<BootResult, String> {
         let has = |stamps: &[Stamp], n: &str| stamps.iter().any(|s| s.name == n);
         // Deadlines.
         let deadline_error = if elapsed > spec.timeout {
-            Some(format!("timeout: no verdict after {} s", spec.timeout.as_secs()))
+            Some(format!(
+                "timeout: no verdict after {} s",
+                spec.timeout.as_secs()
+            ))
         } else if !has(&stamps, "xen_banner") && elapsed.as_secs() >= XEN_BANNER_TIMEOUT_S {
-            Some(format!("Xen did not print its banner within {XEN_BANNER_TIMEOUT_S} s"))
-        } else if !has(&stamps, "dom0_up") && verdict.is_none() && elapsed.as_secs() >= DOM0_UP_TIMEOUT_S {
+            Some(format!(
+                "Xen did not print its banner within {XEN_BANNER_TIMEOUT_S} s"
+            ))
+        } else if !has(&stamps, "dom0_up")
+            && verdict.is_none()
+            && elapsed.as_secs() >= DOM0_UP_TIMEOUT_S
+        {
             Some(format!("dom0 did not come up within {DOM0_UP_TIMEOUT_S} s"))
         } else {
             None
@@ -194,7 +213,9 @@ pub fn boot(spec: &BootSpec) -> Result<BootResult, String> {
         }
         if let Some(at) = verdict_at {
             if now - at > Duration::from_secs(EXIT_GRACE_S) {
-                eprintln!("[harness] QEMU still running {EXIT_GRACE_S} s after the verdict: stopping it");
+                eprintln!(
+                    "[harness] QEMU still running {EXIT_GRACE_S} s after the verdict: stopping it"
+                );
                 break;
             }
         }
@@ -210,7 +231,11 @@ pub fn boot(spec: &BootSpec) -> Result<BootResult, String> {
                     match ev {
                         Event::Milestone { name, detail } => {
                             println!("{t:7.2} * milestone {name} {detail}");
-                            stamps.push(Stamp { name, detail, seconds: t });
+                            stamps.push(Stamp {
+                                name,
+                                detail,
+                                seconds: t,
+                            });
                         }
                         Event::Fatal(msg) => {
                             if verdict.is_none() && fatal.is_none() {
@@ -232,9 +257,15 @@ pub fn boot(spec: &BootSpec) -> Result<BootResult, String> {
                 if fatal.is_some() {
                     // Keep a moment of output (the rest of a panic message) for the log.
                     let until = Instant::now() + Duration::from_millis(500);
-                    while let Ok(raw) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                    while let Ok(raw) =
+                        rx.recv_timeout(until.saturating_duration_since(Instant::now()))
+                    {
                         let _ = log.write_all(&raw);
-                        show(String::from_utf8_lossy(&raw).trim_end(), start.elapsed().as_secs_f64(), spec.verbose);
+                        show(
+                            String::from_utf8_lossy(&raw).trim_end(),
+                            start.elapsed().as_secs_f64(),
+                            spec.verbose,
+                        );
                     }
                     break;
                 }
@@ -266,7 +297,11 @@ pub fn boot(spec: &BootSpec) -> Result<BootResult, String> {
                 format!(
                     "QEMU exited ({}) before any verdict{}",
                     code.map_or("signal".to_string(), |c| format!("code {c}")),
-                    if tail.is_empty() { String::new() } else { format!(": {}", tail.join(" | ")) }
+                    if tail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", tail.join(" | "))
+                    }
                 ),
             )
         }

@@ -91,20 +91,31 @@ pub fn run_one(opts: &RunOptions, pk: &Packages, name: &str) -> Result<Summary, 
     }
     let conf_path = dir.join("scenario.conf");
     let conf = if conf_path.is_file() {
-        let text = std::fs::read_to_string(&conf_path).map_err(|e| format!("{}: {e}", conf_path.display()))?;
+        let text = std::fs::read_to_string(&conf_path)
+            .map_err(|e| format!("{}: {e}", conf_path.display()))?;
         ScenarioConf::parse(&text).map_err(|e| format!("{}: {e}", conf_path.display()))?
     } else {
         ScenarioConf::default()
     };
     let timeout_s = opts.timeout_override_s.unwrap_or(conf.timeout_s);
     if timeout_s < MIN_TIMEOUT_S {
-        return Err(format!("timeout {timeout_s} s is below the minimum {MIN_TIMEOUT_S} s"));
+        return Err(format!(
+            "timeout {timeout_s} s is below the minimum {MIN_TIMEOUT_S} s"
+        ));
     }
     let mut vars: BTreeMap<&'static str, String> = BTreeMap::new();
     vars.insert("TARGET", opts.target_dir.to_string_lossy().into_owned());
     vars.insert("REPO", opts.repo.to_string_lossy().into_owned());
     vars.insert("SCENARIO_DIR", dir.to_string_lossy().into_owned());
     vars.insert("VMLINUZ", pk.vmlinuz.to_string_lossy().into_owned());
+    vars.insert(
+        "VMLINUX",
+        pk.vmlinux
+            .as_ref()
+            .unwrap_or(&pk.vmlinuz)
+            .to_string_lossy()
+            .into_owned(),
+    );
     vars.insert("DEBROOT", pk.root.to_string_lossy().into_owned());
     let input = ScenarioInput {
         name,
@@ -116,7 +127,8 @@ pub fn run_one(opts: &RunOptions, pk: &Packages, name: &str) -> Result<Summary, 
 
     let out_dir = opts.out_root.join(name);
     if out_dir.exists() {
-        std::fs::remove_dir_all(&out_dir).map_err(|e| format!("cannot clear {}: {e}", out_dir.display()))?;
+        std::fs::remove_dir_all(&out_dir)
+            .map_err(|e| format!("cannot clear {}: {e}", out_dir.display()))?;
     }
     std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     let out_dir = out_dir.canonicalize().map_err(|e| e.to_string())?;
@@ -131,7 +143,12 @@ pub fn run_one(opts: &RunOptions, pk: &Packages, name: &str) -> Result<Summary, 
 
     let spec = BootSpec {
         xen: pk.xen.canonicalize().map_err(|e| e.to_string())?,
-        vmlinuz: pk.vmlinuz.canonicalize().map_err(|e| e.to_string())?,
+        vmlinuz: pk
+            .vmlinux
+            .as_ref()
+            .unwrap_or(&pk.vmlinuz)
+            .canonicalize()
+            .map_err(|e| e.to_string())?,
         initramfs: initramfs.canonicalize().map_err(|e| e.to_string())?,
         out_dir: out_dir.clone(),
         serial_log: out_dir.join("serial.log"),

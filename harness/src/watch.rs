@@ -179,7 +179,11 @@ impl Watcher {
             }
             Source::Dom0 => {
                 if let Some(idx) = line.find("Linux version ") {
-                    self.once(&mut out, "dom0_kernel", &line[idx + "Linux version ".len()..]);
+                    self.once(
+                        &mut out,
+                        "dom0_kernel",
+                        &line[idx + "Linux version ".len()..],
+                    );
                 }
                 if let Some(idx) = line.find("Kernel panic - not syncing") {
                     self.fatal(&mut out, format!("dom0 kernel panic: {}", &line[idx..]));
@@ -296,7 +300,9 @@ mod tests {
     #[test]
     fn xen_panic_takes_reason_from_next_line() {
         let mut w = Watcher::new();
-        assert!(w.feed("(XEN) ****************************************").is_empty());
+        assert!(w
+            .feed("(XEN) ****************************************")
+            .is_empty());
         assert!(w.feed("(XEN) Panic on CPU 0:").is_empty());
         assert_eq!(
             w.feed("(XEN) Could not set up DOM0 guest OS"),
@@ -304,7 +310,9 @@ mod tests {
                 "Xen panic (Panic on CPU 0): Could not set up DOM0 guest OS".into()
             )]
         );
-        assert!(w.feed("(XEN) Manual reset required ('noreboot' specified)").is_empty());
+        assert!(w
+            .feed("(XEN) Manual reset required ('noreboot' specified)")
+            .is_empty());
     }
 
     #[test]

@@ -2,13 +2,24 @@
 #
 # 1. `xl create` the kernel with extra="selftest": every in-guest check must
 #    print `[ok]` and the run must end with `Test result: SUCCESS` and power off.
+#    The 100 ms deadline-wait figures are logged.
 # 2. A second instance with no work idles; `xl shutdown` must make it power off
 #    cleanly (domain gone, xl reports shutdown reason code 0 = poweroff).
 
 log "selftest guest"
-run_guest selftest.cfg 60
+# The guest gets pCPU 1 to itself (cpus = "1" in its cfg) and dom0 moves to
+# pCPU 0 while it runs: the 100 ms timer check measures Xen's wake-up, not
+# dom0's fork/exec load competing for the same CPU under TCG.
+xl vcpu-pin Domain-0 all 0 || log "warning: could not pin dom0 to pCPU 0"
+guest_start selftest.cfg
 con="$(guest_console pvdispl-selftest)"
-fail_if_missing "$con" "selftest guest console log"
+# Watch the console with grep (cheap) rather than polling `xl` while the guest
+# measures its timer waits: dom0 load under TCG delays the guest's wake-ups.
+if ! wait_for 60 grep -qF "] Test result: " "$con"; then
+    guest_wait pvdispl-selftest 1
+    result FAILURE "selftest guest printed no verdict within 60 s"
+fi
+guest_wait pvdispl-selftest 30 || result FAILURE "selftest guest still running 30 s after its verdict"
 grep -F "] " "$con" | while read -r line; do log "guest: $line"; done
 for check in \
     "domid and name...	[ok]" \
@@ -17,9 +28,7 @@ for check in \
     "xenstore watch...	[ok]" \
     "grant access and end...	[ok]" \
     "event channel loopback...	[ok]" \
-    "event channel 100 ms deadline wait #1...	[ok]" \
-    "event channel 100 ms deadline wait #2...	[ok]" \
-    "event channel 100 ms deadline wait #3...	[ok]" \
+    "event channel 100 ms deadline wait...	[ok]" \
     "] Test result: SUCCESS"; do
     expect_in_file "$con" "$check" "selftest check"
 done
@@ -31,6 +40,7 @@ if [ -f "$xl_log" ] && ! grep -q "reason code 0 " "$xl_log"; then
     result FAILURE "selftest guest did not power off: $(grep 'reason code' "$xl_log" | head -n 1)"
 fi
 milestone selftest_done
+xl vcpu-pin Domain-0 all all || log "warning: could not unpin dom0"
 
 log "idle guest: start, then xl shutdown"
 guest_start idle.cfg
