@@ -320,8 +320,11 @@ struct Connector<P: SharedPage> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ShutdownStage {
-    /// Reset/detach/destroy requests in progress.
-    Requests,
+    /// `SET_CONFIG` resets in progress (connectors stop scanning out).
+    Resets,
+    /// `FB_DETACH`/`DBUF_DESTROY` in progress (after every reset, so no
+    /// framebuffer is detached while a connector still shows it).
+    Destroys,
     /// Waiting (bounded) for the backend to let go of the rings.
     AwaitBackend { deadline_ns: u64 },
 }
@@ -530,8 +533,10 @@ impl<P: SharedPage> Frontend<P> {
         if self.is_shutdown_requested && self.shutdown.is_none() {
             self.begin_shutdown(now_ns, env);
         }
-        if self.shutdown == Some(ShutdownStage::Requests)
-            && self.backend_state != XenbusState::Connected
+        if matches!(
+            self.shutdown,
+            Some(ShutdownStage::Resets | ShutdownStage::Destroys)
+        ) && self.backend_state != XenbusState::Connected
         {
             // The backend left: nobody will answer the shutdown requests.
             self.teardown(env);
@@ -1356,7 +1361,11 @@ impl<P: SharedPage> Frontend<P> {
             Purpose::DbufCreate(_) | Purpose::FbAttach(_) | Purpose::SetConfig
         );
         if is_setup && !is_ok {
-            session.failure = Some(format!("connector {c}: setup request {op:#x} failed"));
+            // While stopping, a refused setup request only means less to undo;
+            // silence still ends the conversation.
+            if !is_stopping || matches!(outcome, Outcome::TimedOut) {
+                session.failure = Some(format!("connector {c}: setup request {op:#x} failed"));
+            }
             return;
         }
         match job.purpose {
@@ -1497,6 +1506,7 @@ impl<P: SharedPage> Frontend<P> {
                     for conn in session.connectors.iter_mut() {
                         conn.queue.clear();
                     }
+                    session.failure = Some(format!("connector {c}: no answer while shutting down"));
                 }
                 let conn = &mut session.connectors[c];
                 match job.purpose {
@@ -1532,43 +1542,67 @@ impl<P: SharedPage> Frontend<P> {
                 });
             }
         }
+        self.shutdown = Some(ShutdownStage::Resets);
+    }
+
+    /// Queue `FB_DETACH` and `DBUF_DESTROY` for every buffer (connector 0's
+    /// ring), unmapping backend-allocated pages first so the backend can free
+    /// them (Linux does the same).
+    fn queue_destroys(&mut self, env: &mut Env<'_, P>) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
         for c in 0..session.connectors.len() {
             for b in 0..session.connectors[c].buffers.len() {
                 let buf = &mut session.connectors[c].buffers[b];
                 let (fb_cookie, dbuf_cookie) = (buf.fb_cookie, buf.dbuf_cookie);
-                // Unmap backend-allocated pages before DBUF_DESTROY, so the
-                // backend can free them (Linux does the same).
+                let (is_attached, is_created) = (buf.is_attached, buf.is_created);
                 buf.shbuf.unmap_foreign(env.gnttab, &mut self.reclaim);
                 let ring0 = &mut session.connectors[0].queue;
-                ring0.push_back(Job {
-                    request: Request::FbDetach(FbDetachReq { fb_cookie }),
-                    conn: c,
-                    purpose: Purpose::FbDetach(b),
-                });
-                ring0.push_back(Job {
-                    request: Request::DbufDestroy(DbufDestroyReq { dbuf_cookie }),
-                    conn: c,
-                    purpose: Purpose::DbufDestroy(b),
-                });
+                if is_attached {
+                    ring0.push_back(Job {
+                        request: Request::FbDetach(FbDetachReq { fb_cookie }),
+                        conn: c,
+                        purpose: Purpose::FbDetach(b),
+                    });
+                }
+                if is_created {
+                    ring0.push_back(Job {
+                        request: Request::DbufDestroy(DbufDestroyReq { dbuf_cookie }),
+                        conn: c,
+                        purpose: Purpose::DbufDestroy(b),
+                    });
+                }
             }
         }
-        self.shutdown = Some(ShutdownStage::Requests);
     }
 
     fn step_shutdown(&mut self, now_ns: u64, env: &mut Env<'_, P>, source: &mut dyn FrameSource) {
         match self.shutdown {
-            Some(ShutdownStage::Requests) => {
+            Some(stage @ (ShutdownStage::Resets | ShutdownStage::Destroys)) => {
                 self.service_rings(now_ns, env, source);
-                let is_idle = self.session.as_ref().is_none_or(|s| {
-                    s.failure.is_some()
-                        || s.connectors
-                            .iter()
-                            .all(|c| c.queue.is_empty() && c.in_flight.is_none())
-                });
-                if is_idle {
-                    self.teardown(env);
-                    self.finish_shutdown(now_ns, env);
+                let is_idle = |s: &Option<Session<P>>| {
+                    s.as_ref().is_none_or(|s| {
+                        s.failure.is_some()
+                            || s.connectors
+                                .iter()
+                                .all(|c| c.queue.is_empty() && c.in_flight.is_none())
+                    })
+                };
+                if !is_idle(&self.session) {
+                    return;
                 }
+                let has_failed = self.session.as_ref().is_none_or(|s| s.failure.is_some());
+                if stage == ShutdownStage::Resets && !has_failed {
+                    self.queue_destroys(env);
+                    self.shutdown = Some(ShutdownStage::Destroys);
+                    self.dispatch(now_ns, env);
+                    if !is_idle(&self.session) {
+                        return;
+                    }
+                }
+                self.teardown(env);
+                self.finish_shutdown(now_ns, env);
             }
             Some(ShutdownStage::AwaitBackend { deadline_ns }) => {
                 let is_released = self.reclaim.retry(env.gnttab) == 0;
@@ -1581,9 +1615,7 @@ impl<P: SharedPage> Frontend<P> {
                         );
                     }
                     self.set_state(env, XenbusState::Closed);
-                    let _ = env
-                        .store
-                        .unwatch(&format!("{}/state", self.backend_path), &self.watch_token);
+                    self.unwatch(env);
                     log::info!("vdispl {}: closed", self.device_path);
                 }
             }

@@ -629,6 +629,20 @@ fn shutdown_resets_detaches_destroys_and_ends_every_grant() {
     assert_eq!(rig.be.requests[&XENDISPL_OP_FB_DETACH], 4);
     assert_eq!(rig.be.requests[&XENDISPL_OP_DBUF_DESTROY], 4);
     assert_eq!(rig.be.requests[&XENDISPL_OP_FB_ATTACH], 4);
+    // Resets on each connector's ring, then detach/destroy pairs on ring 0.
+    let tail: Vec<(usize, u8)> = rig.be.order[rig.be.order.len() - 10..].to_vec();
+    let mut resets: Vec<usize> = tail[..2].iter().map(|(c, _)| *c).collect();
+    resets.sort();
+    assert_eq!(resets, [0, 1]);
+    assert!(tail[..2]
+        .iter()
+        .all(|(_, op)| *op == XENDISPL_OP_SET_CONFIG));
+    for pair in tail[2..].chunks(2) {
+        assert_eq!(
+            pair,
+            [(0, XENDISPL_OP_FB_DETACH), (0, XENDISPL_OP_DBUF_DESTROY)]
+        );
+    }
     assert!(rig.be.violations.is_empty(), "{:?}", rig.be.violations);
     assert_eq!(rig.fe.pages_abandoned(), 0);
     assert_eq!(rig.store.watch_count(), 0);

@@ -179,6 +179,8 @@ pub struct SimBackend {
     pub flips: Vec<FlipRecord>,
     /// Requests handled, by operation.
     pub requests: HashMap<u8, usize>,
+    /// Every request handled, in order: (ring, operation).
+    pub order: Vec<(usize, u8)>,
     /// Protocol violations seen (the strict-backend part).
     pub violations: Vec<String>,
     /// `version` the frontend wrote at the last connect.
@@ -226,6 +228,7 @@ impl SimBackend {
             due_events: VecDeque::new(),
             flips: Vec::new(),
             requests: HashMap::new(),
+            order: Vec::new(),
             violations: Vec::new(),
             frontend_version: None,
             connects: 0,
@@ -392,6 +395,7 @@ impl SimBackend {
                 }
             };
             *self.requests.entry(op).or_default() += 1;
+            self.order.push((c, op));
             let mut status = status;
             if let Some((fop, fstatus, n)) = self.knobs.fail_op {
                 if fop == op && n > 0 {
