@@ -9,10 +9,14 @@
 use alloc::format;
 use alloc::string::String;
 use core::fmt;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::abi::xenbus::XenbusState;
 use crate::xenstore::client::{TxId, XenstoreClient, XenstoreTransport, XsClientError};
 use crate::xenstore::wire::parse_decimal_u32;
+
+/// Serial number making [`wait_for_state`]'s watch tokens unique.
+static WAIT_SERIAL: AtomicU32 = AtomicU32::new(0);
 
 /// A xenbus-level failure.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,7 +140,10 @@ pub fn wait_for_state<T: XenstoreTransport>(
     mut wanted: impl FnMut(XenbusState) -> bool,
 ) -> Result<XenbusState, XenbusError> {
     let path = state_path(dev_path);
-    let token = format!("xenbus-wait:{path}");
+    // Unique per call, so a watch left behind by a failed unwatch cannot make
+    // the next wait fail with EEXIST.
+    let serial = WAIT_SERIAL.fetch_add(1, Ordering::Relaxed);
+    let token = format!("xenbus-wait:{serial}:{path}");
     xs.watch(&path, &token)?;
     let result = (|| loop {
         let state = read_state(xs, dev_path)?;
