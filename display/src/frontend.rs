@@ -66,6 +66,10 @@ const BPP: u32 = 32;
 /// Display buffers per connector (double buffering).
 const BUFFERS_PER_CONNECTOR: usize = 2;
 
+/// Frame-done timeouts in a row after which the backend is considered lost
+/// and the connection is rebuilt.
+const MAX_FRAME_DONE_TIMEOUTS_IN_A_ROW: u32 = 3;
+
 /// Attempts at committing the publishing transaction before giving up.
 const PUBLISH_ATTEMPTS: u32 = 16;
 
@@ -308,6 +312,7 @@ struct Connector<P: SharedPage> {
     queue: VecDeque<Job>,
     in_flight: Option<InFlight>,
     expected_event_id: u16,
+    frame_done_timeouts_in_a_row: u32,
     edid: Option<SharedBuffer<P>>,
     buffers: Vec<DisplayBuffer<P>>,
     stage: ConnStage,
@@ -844,6 +849,7 @@ impl<P: SharedPage> Frontend<P> {
             queue: VecDeque::new(),
             in_flight: None,
             expected_event_id: 0,
+            frame_done_timeouts_in_a_row: 0,
             edid: None,
             buffers: Vec::new(),
             stage: ConnStage::Published,
@@ -1100,7 +1106,9 @@ impl<P: SharedPage> Frontend<P> {
             }
             for ev in frame_done {
                 if ev.id != conn.expected_event_id {
-                    let behind = conn.expected_event_id.wrapping_sub(ev.id);
+                    // Resynchronise on the backend's numbering rather than
+                    // ignore events (Linux ignores every event after a gap,
+                    // and a restarted backend starts again at 0).
                     stats.event_id_gaps += 1;
                     log::warn!(
                         "vdispl: connector {}: event id {} where {} was expected",
@@ -1108,15 +1116,11 @@ impl<P: SharedPage> Frontend<P> {
                         ev.id,
                         conn.expected_event_id
                     );
-                    if behind < 0x8000 {
-                        // An old or repeated event: ignore it.
-                        stats.unexpected_events += 1;
-                        continue;
-                    }
                 }
                 conn.expected_event_id = ev.id.wrapping_add(1);
                 match conn.flip {
                     Some(f) if conn.buffers[f.buf].fb_cookie == ev.fb_cookie => {
+                        conn.frame_done_timeouts_in_a_row = 0;
                         if let Some(lead) = vblank_lead {
                             Self::lock_phase(conn, f, lead, now_ns);
                         }
@@ -1135,11 +1139,19 @@ impl<P: SharedPage> Frontend<P> {
             if let Some(f) = conn.flip {
                 if now_ns.saturating_sub(f.sent_at_ns) >= timeout {
                     stats.frame_done_timeouts += 1;
+                    conn.frame_done_timeouts_in_a_row += 1;
                     log::warn!(
                         "vdispl: connector {}: frame done timed out, releasing",
                         conn.index
                     );
                     Self::complete_flip(conn, stats, now_ns);
+                    if conn.frame_done_timeouts_in_a_row >= MAX_FRAME_DONE_TIMEOUTS_IN_A_ROW {
+                        session.failure = Some(format!(
+                            "connector {}: no frame-done for {} flips in a row",
+                            conn.index, conn.frame_done_timeouts_in_a_row
+                        ));
+                        return;
+                    }
                 }
             }
         }

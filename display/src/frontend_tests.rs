@@ -835,3 +835,67 @@ fn embedded_graphics_sources_are_copied_into_the_buffers() {
         assert_eq!(f.hash, frame_hash(px.into_iter()), "flip {k}");
     }
 }
+
+#[test]
+fn every_backend_departure_state_reconnects_without_leaks() {
+    let mut rig = Rig::new(&[("0/resolution", "16x16")], Options::default());
+    assert!(rig.run_until(100 * MS, |r| r.fe.is_running()));
+    rig.run_for(100 * MS);
+    let footprint = (
+        rig.gnt.outstanding(),
+        rig.pages.live(),
+        rig.evt.outstanding(),
+    );
+    // Closing, Closed, InitWait (restarted), Initialising, Unknown (node gone).
+    for (round, state) in [Some("5"), Some("6"), Some("2"), Some("1"), None]
+        .into_iter()
+        .enumerate()
+    {
+        match state {
+            Some("2") => rig.be.restart_in_init_wait(),
+            Some(s) => rig.store.set(&format!("{BE}/state"), s),
+            None => rig.store.remove(&format!("{BE}/state")),
+        }
+        rig.poll();
+        assert_eq!(rig.fe.state(), XenbusState::Initialising, "{state:?}");
+        assert_eq!(rig.fe.stats().disconnects, round as u64 + 1);
+        assert!(rig.run_until(3000 * MS, |r| r.fe.is_running()), "{state:?}");
+        rig.run_for(200 * MS);
+        assert_eq!(
+            (
+                rig.gnt.outstanding(),
+                rig.pages.live(),
+                rig.evt.outstanding()
+            ),
+            footprint,
+            "{state:?}"
+        );
+    }
+}
+
+#[test]
+fn event_ids_restarting_at_zero_are_followed() {
+    let mut rig = Rig::new(&[("0/resolution", "16x16")], Options::default());
+    assert!(rig.run_until(100 * MS, |r| r.fe.is_running()));
+    rig.run_for(200 * MS);
+    // A backend that lost its counter (e.g. restarted under us) starts at 0.
+    rig.be.knobs.event_id_jump = 0u16.wrapping_sub(rig.fe.stats().connectors[0].flips_done as u16);
+    let done = rig.fe.stats().connectors[0].flips_done;
+    rig.run_for(200 * MS);
+    let s = &rig.fe.stats().connectors[0];
+    assert_eq!(s.event_id_gaps, 1);
+    assert_eq!(s.frame_done_timeouts, 0);
+    assert!(s.flips_done >= done + 11, "{s:?}");
+}
+
+#[test]
+fn a_backend_that_stops_sending_frame_done_is_reconnected() {
+    let mut rig = Rig::new(&[("0/resolution", "16x16")], Options::default());
+    assert!(rig.run_until(100 * MS, |r| r.fe.is_running()));
+    rig.be.knobs.drop_frame_done = 3;
+    assert!(rig.run_until(15_000 * MS, |r| r.fe.stats().sessions == 2
+        && r.fe.is_running()));
+    assert_eq!(rig.fe.stats().connectors[0].frame_done_timeouts, 3);
+    rig.run_for(200 * MS);
+    assert!(rig.fe.is_running());
+}

@@ -271,6 +271,18 @@ impl SimBackend {
         self.set_state(XenbusState::Initialising);
     }
 
+    /// Like [`SimBackend::restart`], but the new instance goes straight to
+    /// InitWait (as a backend that starts up while the frontend is still
+    /// Connected does).
+    pub fn restart_in_init_wait(&mut self) {
+        self.disconnect();
+        let versions = format!("{}/versions", self.be_path);
+        if let Some(v) = &self.knobs.versions {
+            self.store.set(&versions, v);
+        }
+        self.set_state(XenbusState::InitWait);
+    }
+
     /// Next time something is due (a frame-done event).
     pub fn next_due(&self) -> Option<u64> {
         self.due_events.iter().map(|e| e.0).min()

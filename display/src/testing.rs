@@ -360,9 +360,12 @@ impl MemStore {
         let mut inner = self.inner.borrow_mut();
         Self::apply(&mut inner, path, value);
     }
-    /// Remove a node.
+    /// Remove a node (fires watches, as xenstored does).
     pub fn remove(&self, path: &str) {
-        self.inner.borrow_mut().nodes.remove(path);
+        let mut inner = self.inner.borrow_mut();
+        if inner.nodes.remove(path).is_some() {
+            Self::fire(&mut inner, path);
+        }
     }
     /// A node's value.
     pub fn get(&self, path: &str) -> Option<String> {
@@ -391,6 +394,9 @@ impl MemStore {
     }
     fn apply(inner: &mut StoreInner, path: &str, value: &str) {
         inner.nodes.insert(path.to_string(), value.to_string());
+        Self::fire(inner, path);
+    }
+    fn fire(inner: &mut StoreInner, path: &str) {
         let fired: Vec<_> = inner
             .watches
             .iter()
