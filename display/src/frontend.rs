@@ -70,6 +70,9 @@ const BUFFERS_PER_CONNECTOR: usize = 2;
 /// and the connection is rebuilt.
 const MAX_FRAME_DONE_TIMEOUTS_IN_A_ROW: u32 = 3;
 
+/// Refused flips in a row after which the connection is rebuilt.
+const MAX_FLIP_ERRORS_IN_A_ROW: u32 = 3;
+
 /// Attempts at committing the publishing transaction before giving up.
 const PUBLISH_ATTEMPTS: u32 = 16;
 
@@ -313,6 +316,7 @@ struct Connector<P: SharedPage> {
     in_flight: Option<InFlight>,
     expected_event_id: u16,
     frame_done_timeouts_in_a_row: u32,
+    flip_errors_in_a_row: u32,
     edid: Option<SharedBuffer<P>>,
     buffers: Vec<DisplayBuffer<P>>,
     stage: ConnStage,
@@ -850,6 +854,7 @@ impl<P: SharedPage> Frontend<P> {
             in_flight: None,
             expected_event_id: 0,
             frame_done_timeouts_in_a_row: 0,
+            flip_errors_in_a_row: 0,
             edid: None,
             buffers: Vec::new(),
             stage: ConnStage::Published,
@@ -1500,14 +1505,25 @@ impl<P: SharedPage> Frontend<P> {
                     session.failure = Some(format!("connector {c}: backend stopped answering"));
                     return;
                 }
-                if !is_ok {
-                    let conn = &mut session.connectors[c];
+                let conn = &mut session.connectors[c];
+                if is_ok {
+                    conn.flip_errors_in_a_row = 0;
+                } else {
                     self.stats.connectors[c].flip_errors += 1;
+                    conn.flip_errors_in_a_row += 1;
                     if conn.flip.is_some_and(|f| f.buf == b) {
                         conn.flip = None;
                         if let BufState::Flipping(n) = conn.buffers[b].state {
                             conn.buffers[b].state = BufState::Ready(n);
                         }
+                    }
+                    // A backend that keeps refusing our framebuffers has lost
+                    // them (e.g. it restarted and reattached to our rings).
+                    if conn.flip_errors_in_a_row >= MAX_FLIP_ERRORS_IN_A_ROW {
+                        session.failure = Some(format!(
+                            "connector {c}: {} flips in a row refused",
+                            conn.flip_errors_in_a_row
+                        ));
                     }
                 }
             }

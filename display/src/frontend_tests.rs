@@ -342,6 +342,25 @@ fn event_id_gaps_are_detected_and_resynchronised() {
 }
 
 #[test]
+fn a_backend_restart_the_frontend_never_sees_is_still_recovered() {
+    let mut rig = Rig::two_connectors();
+    assert!(rig.run_until(100 * MS, |r| r.fe.is_running()));
+    rig.run_for(200 * MS);
+    rig.be.restart_unnoticed();
+    // Its flips are refused (unknown framebuffers) three times, then the
+    // frontend rebuilds the connection with new buffers.
+    // (The flip in progress at the restart lost its frame-done: 3.1 s.)
+    let ok = rig.run_until(8000 * MS, |r| {
+        r.fe.stats().sessions == 2 && r.fe.is_running()
+    });
+    assert!(ok, "{:?}", rig.fe.stats());
+    let flips = rig.flips(0);
+    rig.run_for(200 * MS);
+    assert!(rig.flips(0) >= flips + 11);
+    assert_eq!(rig.fe.stats().connectors[0].flip_errors, 3);
+}
+
+#[test]
 fn flip_errors_are_counted_and_the_frame_retried() {
     let mut rig = Rig::new(&[("0/resolution", "16x16")], Options::default());
     rig.run_until(100 * MS, |r| r.fe.is_running());

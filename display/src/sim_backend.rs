@@ -271,6 +271,23 @@ impl SimBackend {
         self.set_state(XenbusState::Initialising);
     }
 
+    /// A backend process killed and restarted so fast that the frontend
+    /// never sees its state change: the new instance finds the frontend
+    /// Connected and attaches to the rings already published, knowing none
+    /// of the frontend's buffers.
+    pub fn restart_unnoticed(&mut self) {
+        self.disconnect();
+        if let Err(e) = self.connect() {
+            self.violations.push(format!("reconnect: {e}"));
+        }
+        // Attach at the frontend's current ring positions.
+        for c in &mut self.conns {
+            c.req_cons = c.ring.get(0);
+            c.rsp_prod = c.ring.get(2);
+            c.evt_prod = c.evt.get(1);
+        }
+    }
+
     /// Like [`SimBackend::restart`], but the new instance goes straight to
     /// InitWait (as a backend that starts up while the frontend is still
     /// Connected does).
