@@ -10,6 +10,7 @@
 //! `DrawTarget<Color = Rgb888>`. The frontend's `xen_display::framebuffer::Framebuffer` is the
 //! target the fast paths are written for: per-pixel scenes emit whole rows through
 //! `fill_contiguous`. [`checksum`] defines the frame checksum shared with the backend.
+//! [`DemoSource`] adapts a scene to the frontend's `FrameSource` for the kernel.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -19,7 +20,9 @@ pub mod fixed;
 pub mod scene;
 pub mod scenes;
 pub mod shapes;
+pub mod source;
 pub mod text;
 
 pub use checksum::{frame_crc32, FrameCrc32};
 pub use scene::{render, FrameStats, Scene, SceneInput, UnknownScene};
+pub use source::DemoSource;
