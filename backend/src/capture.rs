@@ -58,11 +58,10 @@ impl FrameView<'_> {
         let mut hasher = crc32fast::Hasher::new();
         let mut image =
             want_image.then(|| Vec::with_capacity(self.width as usize * self.height as usize * 3));
-        let mut bytes = Vec::with_capacity(self.width as usize * 4);
+        let mut bytes = vec![0u8; self.width as usize * 4];
         self.for_each_row(|row| {
-            bytes.clear();
-            for px in row {
-                bytes.extend_from_slice(&px.to_le_bytes());
+            for (out, px) in bytes.chunks_exact_mut(4).zip(row) {
+                out.copy_from_slice(&px.to_le_bytes());
             }
             hasher.update(&bytes);
             if let Some(image) = image.as_mut() {

@@ -114,6 +114,15 @@ impl Device {
     }
 
     fn set_state(&mut self, state: XenbusState) -> Result<(), String> {
+        // Never recreate a directory the toolstack is removing.
+        let frontend_node = format!("{}/frontend", self.backend_path);
+        if matches!(self.xs.read(&frontend_node), Ok(None)) {
+            log::info!(
+                "{}: backend directory gone; not publishing {state}",
+                self.log_prefix()
+            );
+            return Ok(());
+        }
         let path = format!("{}/state", self.backend_path);
         self.xs
             .write(&path, &u32::from(state).to_string())

@@ -136,6 +136,9 @@ impl Platform {
 pub struct OutOfRange;
 
 /// Read `out.len()` bytes at byte `offset` of `memory` (little-endian words).
+///
+/// Works page segment by page segment; whole aligned words are copied in a
+/// tight loop (this is the per-frame hot path of capture).
 pub fn read_bytes(
     memory: &dyn GrantMemory,
     offset: usize,
@@ -151,13 +154,31 @@ pub fn read_bytes(
     while done < out.len() {
         let page = memory.page(pos / PAGE_SIZE);
         let in_page = pos % PAGE_SIZE;
-        let word_index = in_page / 4;
+        let segment = (PAGE_SIZE - in_page).min(out.len() - done);
+        let dst = &mut out[done..done + segment];
         let skip = in_page % 4;
-        let word = page[word_index].load(Ordering::Relaxed).to_le_bytes();
-        let take = (4 - skip).min(out.len() - done);
-        out[done..done + take].copy_from_slice(&word[skip..skip + take]);
-        done += take;
-        pos += take;
+        if skip == 0 {
+            let first_word = in_page / 4;
+            let mut chunks = dst.chunks_exact_mut(4);
+            for (chunk, word) in (&mut chunks).zip(&page[first_word..]) {
+                chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+            }
+            let tail = chunks.into_remainder();
+            if !tail.is_empty() {
+                let word = page[(in_page + segment) / 4]
+                    .load(Ordering::Relaxed)
+                    .to_le_bytes();
+                let n = tail.len();
+                tail.copy_from_slice(&word[..n]);
+            }
+        } else {
+            for (i, byte) in dst.iter_mut().enumerate() {
+                let at = in_page + i;
+                *byte = page[at / 4].load(Ordering::Relaxed).to_le_bytes()[at % 4];
+            }
+        }
+        done += segment;
+        pos += segment;
     }
     Ok(())
 }

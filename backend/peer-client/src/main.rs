@@ -8,7 +8,8 @@
 //! backend's frame-done event arrives). It prints each pattern's CRC-32 so the
 //! scenario can compare them with the backend's captured checksums.
 //!
-//! Usage: `kmstest [--device /dev/dri/card0] [--flips N] [--hold-ms MS]`.
+//! Usage: `kmstest [--device /dev/dri/card0] [--flips N] [--hold-ms MS]`, or
+//! `kmstest --expect WxH` to print the two checksums without touching DRM.
 //! DRM uapi layouts: Linux `include/uapi/drm/drm.h`, `drm_mode.h`.
 
 mod patterns;
@@ -299,6 +300,7 @@ struct Args {
     device: String,
     flips: u32,
     hold_ms: u64,
+    expect: Option<(u32, u32)>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -306,6 +308,7 @@ fn parse_args() -> Result<Args, String> {
         device: "/dev/dri/card0".into(),
         flips: 1,
         hold_ms: 500,
+        expect: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -316,6 +319,12 @@ fn parse_args() -> Result<Args, String> {
             "--hold-ms" => {
                 args.hold_ms = value()?.parse().map_err(|e| format!("--hold-ms: {e}"))?
             }
+            "--expect" => {
+                let v = value()?;
+                let (w, h) = v.split_once('x').ok_or("--expect WxH")?;
+                let parse = |t: &str| t.parse::<u32>().map_err(|_| "--expect WxH".to_string());
+                args.expect = Some((parse(w)?, parse(h)?));
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -324,6 +333,17 @@ fn parse_args() -> Result<Args, String> {
 
 fn run() -> Result<(), String> {
     let args = parse_args()?;
+    if let Some((width, height)) = args.expect {
+        // No DRM: print the checksums a WxH run would produce (host-side checks).
+        println!(
+            "kmstest: pattern bars crc32 {:08x}",
+            patterns::frame_crc(width, height, |x, y| patterns::bars(x, y, width))
+        );
+        let checker =
+            patterns::frame_crc(width, height, |x, y| patterns::checker(x, y, width, height));
+        println!("kmstest: pattern checker crc32 {checker:08x}");
+        return Ok(());
+    }
     let mut card = OpenOptions::new()
         .read(true)
         .write(true)

@@ -7,13 +7,13 @@
 #    alternating checker/bars, exactly as the guest computed them from its own code;
 #  - stats.json: FLIPS flips, FLIPS frame-done events, no rule violations;
 #  - PNG snapshots of frames 0 and 1 were written.
-FLIPS=120  # must match kmstest.flips= in guest.cfg
+FLIPS=30  # must match kmstest.flips= in guest.cfg
 FRAMES="$OUT/frames"
 log "starting pvdispl-backend"
 start_daemon backend pvdispl-backend --out "$FRAMES" --refresh 60 --snapshot-frames 0,1 --snapshot-at-end --log-frames
 wait_for 10 grep -q "serving /local/domain/0/backend/vdispl" "$OUT/backend.log" \
     || result ERROR "pvdispl-backend did not start (see backend.log)"
-run_guest guest.cfg 400
+run_guest guest.cfg 700
 console="$(guest_console peer)"
 grep -E "^(peer|kmstest):" "$console" | while read -r line; do log "guest: $line"; done
 expect_in_file "$console" "KMSTEST-OK" "KMS client in the guest"
