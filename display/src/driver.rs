@@ -47,6 +47,7 @@ pub struct LoopStats {
 }
 
 /// Run `frontend` until it is finished. `hook` runs at every wake-up with the
+/// frontend (its stats, e.g. to stop after N flips), the platform and the
 /// current time (check your watches there); returning [`Control::Shutdown`]
 /// starts an orderly shutdown. Errors from `EventChannels::wait` end the loop.
 pub fn drive<P: SharedPage>(
@@ -55,13 +56,13 @@ pub fn drive<P: SharedPage>(
     env: &mut Env<'_, P>,
     config: &LoopConfig<'_>,
     source: &mut dyn FrameSource,
-    mut hook: impl FnMut(&mut Env<'_, P>, u64) -> Control,
+    mut hook: impl FnMut(&Frontend<P>, &mut Env<'_, P>, u64) -> Control,
 ) -> Result<LoopStats, PlatformError> {
     let mut stats = LoopStats::default();
     let mut ports = Vec::new();
     loop {
         let now_ns = clock.now_ns();
-        if hook(env, now_ns) == Control::Shutdown {
+        if hook(frontend, env, now_ns) == Control::Shutdown {
             frontend.request_shutdown();
         }
         let result = frontend.poll(now_ns, env, source);
@@ -204,16 +205,16 @@ mod tests {
             hook_tokens: &["shutdown"],
         };
         let trigger = store.clone();
-        let be_view = be.clone();
         let stats = drive(
             &mut fe,
             &FakeClock(clock.clone()),
             &mut env,
             &config,
             &mut TestPattern,
-            |env, _now| {
+            |fe, env, _now| {
                 // The toolstack writes control/shutdown after 60 flips.
-                if be_view.borrow().flips_of(0).len() == 60 {
+                let flips = fe.stats().connectors.first().map_or(0, |c| c.flips_done);
+                if flips >= 60 && trigger.get("control/shutdown").is_none() {
                     trigger.set("control/shutdown", "poweroff");
                 }
                 if env.store.take_watch_event("shutdown").is_some()

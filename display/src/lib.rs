@@ -20,7 +20,11 @@
 //! let mut fe = Frontend::new("device/vdispl/0", options);
 //! let mut env = Env { evtchn: &mut evtchn, gnttab: &mut gnttab, pages: &mut KernelPages, store: &mut store };
 //! let config = LoopConfig { extra_ports: &[xenstore_port], hook_tokens: &["shutdown"] };
-//! drive(&mut fe, &pvclock, &mut env, &config, &mut TestPattern, |env, _now| {
+//! drive(&mut fe, &pvclock, &mut env, &config, &mut TestPattern, |fe, env, _now| {
+//!     let flips = fe.stats().connectors.iter().map(|c| c.flips_done).min();
+//!     if cmdline.frames.is_some_and(|n| flips >= Some(n)) {
+//!         return Control::Shutdown;
+//!     }
 //!     match env.store.take_watch_event("shutdown") {
 //!         Some(_) if matches!(env.store.read(TxId::NONE, "control/shutdown"), Ok(Some(v)) if v == "poweroff") => Control::Shutdown,
 //!         _ => Control::Continue,
