@@ -7,7 +7,39 @@
 //! included, so a buffer's checksum does not depend on its stride.
 //!
 //! Neighbours: `xen_display::framebuffer::Framebuffer::rows` yields exactly the rows to feed in;
-//! the host tool `demo-render` prints this checksum and the golden tests pin it per scene.
+//! the host tool `demo-render` prints this checksum and the golden tests pin it per scene;
+//! [`render_crc32`] renders and checksums in one call (for a guest-side check).
+
+extern crate alloc;
+
+use alloc::vec;
+
+use xen_display::framebuffer::{Framebuffer, FramebufferError};
+
+use crate::{render, Scene, SceneInput};
+
+/// Renders frame `frame` of `scene` at `width × height` into a fresh packed buffer (allocated,
+/// `width · height · 4` bytes) and returns its checksum: what `demo-render` prints, for a guest
+/// to prove it draws the same pixels as the host.
+pub fn render_crc32(
+    scene: Scene,
+    frame: u64,
+    width: u32,
+    height: u32,
+    input: &SceneInput<'_>,
+) -> Result<u32, FramebufferError> {
+    let len =
+        (width as usize)
+            .checked_mul(height as usize)
+            .ok_or(FramebufferError::BufferTooSmall {
+                needed_pixels: None,
+                len_pixels: 0,
+            })?;
+    let mut pixels = vec![0u32; len];
+    let mut fb = Framebuffer::try_new_packed(&mut pixels, width, height)?;
+    let Ok(()) = render(scene, frame, &mut fb, input);
+    Ok(frame_crc32(fb.rows()))
+}
 
 /// Bytes hashed per `crc32fast` update: a chunk of pixels converted to little-endian bytes.
 const CHUNK_PIXELS: usize = 256;
@@ -66,6 +98,20 @@ mod tests {
             0x33, 0x22, 0x11, 0, 0x66, 0x55, 0x44, 0, 0xFF, 0xFF, 0xFF, 0,
         ];
         assert_eq!(frame_crc32(rows), crc32fast::hash(&bytes));
+    }
+
+    #[test]
+    fn render_crc32_matches_a_framebuffer_render() {
+        let input = SceneInput::default();
+        let mut px = vec![7u32; 100 * 60];
+        let mut fb = Framebuffer::try_new_packed(&mut px, 100, 60).unwrap();
+        let Ok(()) = render(Scene::Testcard, 9, &mut fb, &input);
+        let crc = frame_crc32(fb.rows());
+        assert_eq!(render_crc32(Scene::Testcard, 9, 100, 60, &input), Ok(crc));
+        assert_eq!(
+            render_crc32(Scene::Testcard, 9, 0, 60, &input),
+            Err(FramebufferError::EmptyGeometry)
+        );
     }
 
     #[test]

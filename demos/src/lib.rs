@@ -23,6 +23,6 @@ pub mod shapes;
 pub mod source;
 pub mod text;
 
-pub use checksum::{frame_crc32, FrameCrc32};
+pub use checksum::{frame_crc32, render_crc32, FrameCrc32};
 pub use scene::{render, FrameStats, Scene, SceneInput, UnknownScene};
 pub use source::DemoSource;
