@@ -105,6 +105,8 @@ guest_wait() {
     if _guest_gone "$1"; then
         milestone guest_gone "$1"
         save_console "$1"
+        GUEST_CRASH=$(guest_crash_line "$_domid")
+        [ -n "$GUEST_CRASH" ] && log "guest $1 crashed: $GUEST_CRASH"
         return 0
     fi
     log "guest $1 still running after $2 s: destroying it"
@@ -117,8 +119,15 @@ _guest_gone() {
     ! xl domid "$1" >/dev/null 2>&1
 }
 
+# guest_crash_line DOMID: Xen's last crash message about that domain (empty if none).
+guest_crash_line() {
+    [ -n "$1" ] || return 0
+    xl dmesg 2>/dev/null | grep -E "(d$1v[0-9]+ .*(Triple fault|crash))|(Domain $1 .*crashed)|(domain_crash.*d$1)" | tail -n 1
+}
+
 # run_guest CFG SECONDS
 run_guest() {
     guest_start "$1"
     guest_wait "$GUEST" "$2" || result FAILURE "guest $GUEST still running after $2 s"
+    [ -z "$GUEST_CRASH" ] || result FAILURE "guest $GUEST crashed: $GUEST_CRASH"
 }

@@ -170,6 +170,13 @@ impl Watcher {
                 if body.contains("Manual reset required") {
                     self.fatal(&mut out, format!("Xen stopped: {body}"));
                 }
+                // A guest crash is the scenario's business (lib.sh turns it into a verdict);
+                // record when it happened.
+                if (body.contains("Triple fault") || body.contains("crashed"))
+                    && !body.contains("Dom0")
+                {
+                    self.once(&mut out, "guest_crash", body);
+                }
                 if body.contains("Hardware Dom0 crashed") {
                     self.fatal(&mut out, format!("dom0 crashed: {body}"));
                 }
@@ -313,6 +320,18 @@ mod tests {
         assert!(w
             .feed("(XEN) Manual reset required ('noreboot' specified)")
             .is_empty());
+    }
+
+    #[test]
+    fn guest_crash_is_a_milestone_not_fatal() {
+        let mut w = Watcher::new();
+        assert_eq!(
+            w.feed("(XEN) d1v0 Triple fault - invoking HVM shutdown action 1"),
+            [Event::Milestone {
+                name: "guest_crash".into(),
+                detail: "d1v0 Triple fault - invoking HVM shutdown action 1".into()
+            }]
+        );
     }
 
     #[test]
