@@ -23,32 +23,36 @@ const BAR_STEP: u64 = 4;
 /// bar_start + 16`, wrapping at `width`, with `bar_start = frame * 4 mod width`),
 /// otherwise `red << 16 | green << 8 | blue` with `red = x * 255 / width`,
 /// `green = y * 255 / height`, `blue = frame * 3 mod 256`; then pixel (0, 0)
-/// is replaced by the frame number's low 24 bits. No division per pixel: this
-/// runs once per frame on every pixel, under TCG.
+/// is replaced by the frame number's low 24 bits. Written as runs of equal
+/// pixels (slice fills), not pixel by pixel: it runs on every pixel of every
+/// frame, under TCG.
 pub fn pattern_row(frame: u64, width: u32, height: u32, y: u32, row: &mut [u32]) {
+    let n = row.len().min(width as usize);
+    let row = &mut row[..n];
     let w = u64::from(width.max(1));
     let green = (u64::from(y) * 255 / u64::from(height.max(1))) as u32;
     let blue = (frame.wrapping_mul(3) & 0xff) as u32;
     let background = (green << 8) | blue;
-    let bar_start = frame.wrapping_mul(BAR_STEP) % w;
-    let bar_end = bar_start + u64::from(BAR_WIDTH);
-    // Columns below this are in the part of the bar that wrapped around.
-    let wrapped_end = bar_end.saturating_sub(w);
-    // red = floor(x * 255 / w), kept as quotient + remainder.
-    let (mut red, mut rem) = (0u64, 0u64);
-    for (x, px) in (0u64..).zip(row.iter_mut().take(width as usize)) {
-        let in_bar = (x >= bar_start && x < bar_end) || x < wrapped_end;
-        *px = if in_bar {
-            0x00ff_ffff
-        } else {
-            ((red as u32) << 16) | background
-        };
-        rem += 255;
-        if rem >= w {
-            red += rem / w;
-            rem %= w;
+    // Columns with red = r are ceil(r*w/255) .. ceil((r+1)*w/255): fill runs.
+    let mut start = 0usize;
+    for red in 0..=255u64 {
+        let end = ((red + 1) * w).div_ceil(255).min(n as u64) as usize;
+        if end > start {
+            row[start..end].fill(((red as u32) << 16) | background);
+            start = end;
+        }
+        if start >= n {
+            break;
         }
     }
+    let bar_start = (frame.wrapping_mul(BAR_STEP) % w) as usize;
+    let bar_end = bar_start + BAR_WIDTH as usize;
+    if bar_start < n {
+        row[bar_start..bar_end.min(n)].fill(0x00ff_ffff);
+    }
+    // The part of the bar that wraps around to the left edge.
+    let wrapped_end = bar_end.saturating_sub(w as usize).min(n);
+    row[..wrapped_end].fill(0x00ff_ffff);
     if y == 0 {
         if let Some(first) = row.first_mut() {
             *first = (frame & 0x00ff_ffff) as u32;
@@ -96,20 +100,34 @@ mod tests {
         // Bar of frame 1 starts at x = 4.
         assert_eq!(a[4 + w as usize], 0x00ff_ffff);
         assert_ne!(a[3 + w as usize], 0x00ff_ffff);
-        // The incremental red channel equals the defining division.
-        for w in [1u32, 3, 254, 255, 256, 640, 1920] {
+        // The run-length fill equals the defining formula, bar wrap included.
+        for (w, frame) in [
+            (1u32, 1000u64),
+            (3, 1000),
+            (254, 1000),
+            (255, 1000),
+            (256, 1000),
+            (640, 1000),
+            (640, 158),
+            (640, 159),
+            (1920, 1000),
+            (1920, 479),
+            (20, 4),
+        ] {
             let mut row = vec![0u32; w as usize];
-            pattern_row(1000, w, 2, 1, &mut row);
-            let bar_start = (1000 * 4) % u64::from(w);
+            pattern_row(frame, w, 2, 1, &mut row);
+            let bar_start = (frame * 4) % u64::from(w);
             for (x, px) in row.iter().enumerate() {
                 let x = x as u64;
                 let in_bar = (x + u64::from(w) - bar_start) % u64::from(w) < 16;
                 let want = if in_bar {
                     0x00ff_ffff
                 } else {
-                    (((x * 255 / u64::from(w)) as u32) << 16) | (127 << 8) | ((3000 & 0xff) as u32)
+                    (((x * 255 / u64::from(w)) as u32) << 16)
+                        | (127 << 8)
+                        | ((frame * 3) & 0xff) as u32
                 };
-                assert_eq!(*px, want, "w {w} x {x}");
+                assert_eq!(*px, want, "w {w} frame {frame} x {x}");
             }
         }
         // Tiny and odd sizes do not panic.
