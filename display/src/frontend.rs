@@ -22,14 +22,22 @@
 //!   `resolution`), two display buffers (`DBUF_CREATE` + `FB_ATTACH` on
 //!   connector 0's ring, frontend- or backend-allocated), `SET_CONFIG`;
 //! - flips: double buffering per connector, `PG_FLIP` at absolute deadlines
-//!   ([`crate::pacing`]), a buffer is reused only after its frame-done event
-//!   (or after the 3100 ms frame-done timeout); late frames are skipped and
-//!   counted;
+//!   ([`crate::pacing`]), shifted once after the first frame-done so that
+//!   flips lead the display's vblank ([`Options::vblank_lead_ns`]); a buffer
+//!   is reused only after its frame-done event (or after the 3100 ms
+//!   frame-done timeout); late frames are skipped and counted; due flips are
+//!   sent before any drawing;
 //! - keeps one request outstanding per ring, checks response ids and
 //!   operations (mismatches are logged and ignored), bounds every request by
-//!   3000 ms and checks the sequence of event ids;
-//! - on [`Frontend::request_shutdown`]: `SET_CONFIG` reset, `FB_DETACH`,
-//!   `DBUF_DESTROY`, ends every grant, Closing, Closed.
+//!   3000 ms and checks the sequence of event ids (resynchronising on gaps);
+//! - treats a backend that stops answering (a request timeout, three
+//!   frame-done timeouts or three refused flips in a row), a corrupt ring or
+//!   a failed setup request as lost: everything is released and the device
+//!   goes back to Initialising (the backend sees a restart); after
+//!   [`Options::max_failed_sessions`] failed setups in a row it closes;
+//! - on [`Frontend::request_shutdown`]: `SET_CONFIG` reset on every
+//!   connector, then `FB_DETACH` and `DBUF_DESTROY`, ends every grant,
+//!   Closing, Closed (each step bounded).
 
 use alloc::collections::VecDeque;
 use alloc::format;
