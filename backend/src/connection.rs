@@ -1173,6 +1173,15 @@ impl Connection {
         self.connectors.clear();
     }
 
+    /// Count a fatal rule violation in its connector's statistics (before [`Connection::close`]).
+    pub fn record_fatal(&mut self, fatal: &Fatal) {
+        if let Fatal::Corruption { connector, what } = fatal {
+            if let Some(c) = self.connectors.get_mut(*connector as usize) {
+                *c.stats.errors_by_rule.entry(what.rule()).or_insert(0) += 1;
+            }
+        }
+    }
+
     /// Statistics so far (tests, logs).
     pub fn stats(&self, connector: usize) -> Option<&ConnectorStats> {
         self.connectors.get(connector).map(|c| &c.stats)

@@ -257,6 +257,7 @@ impl Device {
                 return;
             };
             if let Err(fatal) = connection.on_port(port, &mut self.platform) {
+                connection.record_fatal(&fatal);
                 self.drop_connection(&fatal.to_string());
                 self.fail(&format!("disconnecting the frontend: {fatal}"));
             }
@@ -267,6 +268,7 @@ impl Device {
     pub fn on_timer(&mut self) {
         if let Some(connection) = self.connection.as_mut() {
             if let Err(fatal) = connection.on_timer(&mut self.platform) {
+                connection.record_fatal(&fatal);
                 self.drop_connection(&fatal.to_string());
                 self.fail(&format!("disconnecting the frontend: {fatal}"));
             }

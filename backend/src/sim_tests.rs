@@ -1232,7 +1232,14 @@ fn multiple_connectors_have_their_own_event_ids_and_configs() {
 
 #[test]
 fn ring_corruption_disconnects_and_the_frontend_can_recover() {
-    let mut rig = Rig::new(&[(16, 16)], None, false, settings(Refresh::Off));
+    let dir = std::env::temp_dir().join(format!("pvdispl-corrupt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let s = Settings {
+        refresh: Refresh::Off,
+        out_dir: Some(dir.clone()),
+        ..Settings::default()
+    };
+    let mut rig = Rig::new(&[(16, 16)], None, false, s);
     rig.create_fb(1, 16, 16, gradient);
     // req_prod 40 ahead of req_cons: beyond the 32-slot ring.
     let fc = &rig.connectors[0];
@@ -1243,6 +1250,9 @@ fn ring_corruption_disconnects_and_the_frontend_can_recover() {
     assert_eq!(rig.device.phase(), Phase::Failed);
     assert_eq!(rig.guest.mapped_count(), 0);
     assert_eq!(rig.budget.in_use(), (0, 0, 0));
+    let stats = std::fs::read_to_string(dir.join("dom3-0/conn0/stats.json")).unwrap();
+    assert!(stats.contains("\"ring-index-overflow\": 1"), "{stats}");
+    let _ = std::fs::remove_dir_all(&dir);
     // Linux reacts to backend Closed by going Initialising, then republishes.
     rig.set_frontend_state(1);
     assert_eq!(rig.backend_state(), "2");
