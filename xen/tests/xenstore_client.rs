@@ -162,6 +162,7 @@ impl Scripted {
 impl XenstoreTransport for Scripted {
     fn send(&mut self, bytes: &[u8]) -> Result<usize, PlatformError> {
         let n = bytes.len().min(self.send_capacity);
+        self.send_capacity -= n;
         self.sent.extend_from_slice(&bytes[..n]);
         Ok(n)
     }
@@ -175,6 +176,7 @@ impl XenstoreTransport for Scripted {
     }
     fn wait(&mut self, deadline_ns: u64) -> Result<WaitOutcome, PlatformError> {
         if !self.to_client.is_empty() {
+            self.now += 1; // a wake-up still takes time
             return Ok(WaitOutcome::Pending);
         }
         self.now = self.now.max(deadline_ns);
@@ -366,4 +368,67 @@ fn endless_data_without_reply_still_times_out() {
         .wait_watch_event_matching(deadline, |e| e.token == "other")
         .unwrap()
         .is_none());
+}
+
+#[test]
+fn half_sent_request_is_completed_before_the_next() {
+    let mut t = Scripted::new(msg(XsType::Read as u32, 2, b"v"));
+    t.send_capacity = 10; // the first request stalls after 10 of its 20 bytes
+    let mut c = XenstoreClient::new(t);
+    c.set_request_timeout_ns(10);
+    assert_eq!(c.read(NO_TX, "/abc").unwrap_err(), XsClientError::Timeout);
+    c.transport_mut().send_capacity = usize::MAX;
+    assert_eq!(c.read(NO_TX, "/x").unwrap(), b"v");
+    let mut first = Vec::new();
+    xen::xenstore::XsRequest::Read { path: "/abc" }
+        .encode(1, 0, &mut first)
+        .unwrap();
+    let mut second = Vec::new();
+    xen::xenstore::XsRequest::Read { path: "/x" }
+        .encode(2, 0, &mut second)
+        .unwrap();
+    assert_eq!(c.transport().sent, [first, second].concat());
+}
+
+#[test]
+fn malformed_watch_event_is_dropped_not_fatal() {
+    let mut script = msg(XsType::WatchEvent as u32, 0, b"only-path\0");
+    script.extend(msg(XsType::Read as u32, 1, b"ok"));
+    let mut c = XenstoreClient::new(Scripted::new(script));
+    assert_eq!(c.read(NO_TX, "/x").unwrap(), b"ok");
+    assert_eq!(c.malformed_watch_events(), 1);
+    assert_eq!(c.take_watch_event(), None);
+}
+
+/// A transport whose wait always claims "pending" but never delivers data.
+struct Spurious {
+    now: u64,
+}
+
+impl XenstoreTransport for Spurious {
+    fn send(&mut self, bytes: &[u8]) -> Result<usize, PlatformError> {
+        Ok(bytes.len())
+    }
+    fn recv(&mut self, _: &mut [u8]) -> Result<usize, PlatformError> {
+        Ok(0)
+    }
+    fn wait(&mut self, _: u64) -> Result<WaitOutcome, PlatformError> {
+        self.now += 1_000;
+        Ok(WaitOutcome::Pending)
+    }
+    fn now_ns(&self) -> u64 {
+        self.now
+    }
+}
+
+#[test]
+fn spurious_wakeups_do_not_extend_deadlines() {
+    let mut c = XenstoreClient::new(Spurious { now: 0 });
+    c.set_request_timeout_ns(1_000_000);
+    assert_eq!(c.read(NO_TX, "/x").unwrap_err(), XsClientError::Timeout);
+    assert!(c.transport().now_ns() <= 1_001_000);
+    assert_eq!(
+        c.wait_watch_event(c.transport().now_ns() + 50_000).unwrap(),
+        None
+    );
 }

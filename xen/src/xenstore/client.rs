@@ -5,7 +5,11 @@
 //! turns `XS_ERROR` into [`XsClientError::Xs`], and queues `XS_WATCH_EVENT`s that
 //! arrive meanwhile; they are taken separately with
 //! [`XenstoreClient::take_watch_event`] / [`XenstoreClient::wait_watch_event`].
-//! Every wait is bounded by a deadline on the transport's clock.
+//! Every wait is bounded by a deadline on the transport's clock. Malformed
+//! watch events are dropped and counted rather than failing the unrelated
+//! request they arrived during; if sending a request times out half-way, its
+//! remaining bytes go out before the next request, so xenstored's view of the
+//! byte stream stays in frame.
 //!
 //! Transports: [`super::ring::RingTransport`] (the guest's xenstore page + event
 //! channel) and, in the dom0 backend, `/dev/xen/xenbus`.
@@ -134,6 +138,10 @@ pub struct XenstoreClient<T: XenstoreTransport> {
     watch_events: VecDeque<WatchEvent>,
     request_timeout_ns: u64,
     stale_replies: u64,
+    malformed_watch_events: u64,
+    /// Tail of a request whose sending timed out: it must reach xenstored
+    /// before anything else, or the byte stream would be desynchronised.
+    unsent: Vec<u8>,
 }
 
 impl<T: XenstoreTransport> XenstoreClient<T> {
@@ -146,6 +154,8 @@ impl<T: XenstoreTransport> XenstoreClient<T> {
             watch_events: VecDeque::new(),
             request_timeout_ns: DEFAULT_REQUEST_TIMEOUT_NS,
             stale_replies: 0,
+            malformed_watch_events: 0,
+            unsent: Vec::new(),
         }
     }
 
@@ -169,6 +179,11 @@ impl<T: XenstoreTransport> XenstoreClient<T> {
         self.stale_replies
     }
 
+    /// Watch events dropped because their payload was malformed.
+    pub fn malformed_watch_events(&self) -> u64 {
+        self.malformed_watch_events
+    }
+
     /// Send `req` and wait for its reply payload.
     pub fn request(&mut self, tx: TxId, req: &XsRequest<'_>) -> Result<Vec<u8>, XsClientError> {
         let req_id = self.next_req_id;
@@ -179,6 +194,10 @@ impl<T: XenstoreTransport> XenstoreClient<T> {
             .transport
             .now_ns()
             .saturating_add(self.request_timeout_ns);
+        if !self.unsent.is_empty() {
+            let earlier = core::mem::take(&mut self.unsent);
+            self.send_all(&earlier, deadline)?;
+        }
         self.send_all(&bytes, deadline)?;
         loop {
             let msg = self.next_message(deadline)?;
@@ -197,13 +216,38 @@ impl<T: XenstoreTransport> XenstoreClient<T> {
         }
     }
 
+    /// Send all of `bytes`; on timeout (or a transport error) after part of
+    /// them went out, the rest is kept in `self.unsent` for the next request.
     fn send_all(&mut self, mut bytes: &[u8], deadline: u64) -> Result<(), XsClientError> {
+        let total = bytes.len();
         while !bytes.is_empty() {
-            let n = self.transport.send(bytes)?;
-            bytes = &bytes[n.min(bytes.len())..];
-            if n == 0 && self.transport.wait(deadline)? == WaitOutcome::DeadlinePassed {
-                return Err(XsClientError::Timeout);
+            let step = match self.transport.send(bytes) {
+                Ok(0) => self.wait_for_send_space(deadline).map(|()| 0),
+                Ok(n) => Ok(n.min(bytes.len())),
+                Err(e) => Err(e.into()),
+            };
+            match step {
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) => {
+                    if bytes.len() < total {
+                        self.unsent = bytes.to_vec();
+                    }
+                    return Err(e);
+                }
             }
+        }
+        Ok(())
+    }
+
+    /// The transport took nothing: read what the peer sent meanwhile (it may
+    /// be waiting for us to make room), then sleep until it may have
+    /// consumed, bounded by `deadline` even if wake-ups keep coming.
+    fn wait_for_send_space(&mut self, deadline: u64) -> Result<(), XsClientError> {
+        self.pump()?;
+        if self.transport.now_ns() > deadline
+            || self.transport.wait(deadline)? == WaitOutcome::DeadlinePassed
+        {
+            return Err(XsClientError::Timeout);
         }
         Ok(())
     }
@@ -230,8 +274,7 @@ impl<T: XenstoreTransport> XenstoreClient<T> {
         loop {
             while let Some(msg) = self.decoder.next_message()? {
                 if msg.msg_type == XsType::WatchEvent {
-                    let (path, token) = wire::parse_watch_event(&msg.payload)?;
-                    self.watch_events.push_back(WatchEvent { path, token });
+                    self.queue_watch_event(&msg.payload);
                 } else {
                     return Ok(msg);
                 }
@@ -243,7 +286,10 @@ impl<T: XenstoreTransport> XenstoreClient<T> {
                 }
                 continue;
             }
-            if self.transport.wait(deadline)? == WaitOutcome::DeadlinePassed {
+            // Spurious wake-ups do not extend the wait past the deadline.
+            if self.transport.wait(deadline)? == WaitOutcome::DeadlinePassed
+                || self.transport.now_ns() > deadline
+            {
                 // One last look: data may have raced with the deadline.
                 if !self.pump()? {
                     return Err(XsClientError::Timeout);
@@ -332,12 +378,20 @@ impl<T: XenstoreTransport> XenstoreClient<T> {
         Ok(self.watch_events.len())
     }
 
+    /// Queue a watch event; a malformed one is dropped and counted (it must not
+    /// fail the unrelated request during which it arrived).
+    fn queue_watch_event(&mut self, payload: &[u8]) {
+        match wire::parse_watch_event(payload) {
+            Ok((path, token)) => self.watch_events.push_back(WatchEvent { path, token }),
+            Err(_) => self.malformed_watch_events += 1,
+        }
+    }
+
     /// Drain the decoder: watch events are queued, anything else is stale.
     fn queue_decoded(&mut self) -> Result<(), XsClientError> {
         while let Some(msg) = self.decoder.next_message()? {
             if msg.msg_type == XsType::WatchEvent {
-                let (path, token) = wire::parse_watch_event(&msg.payload)?;
-                self.watch_events.push_back(WatchEvent { path, token });
+                self.queue_watch_event(&msg.payload);
             } else {
                 self.stale_replies += 1;
             }
@@ -384,7 +438,9 @@ impl<T: XenstoreTransport> XenstoreClient<T> {
                 }
                 continue;
             }
-            if self.transport.wait(deadline_ns)? == WaitOutcome::DeadlinePassed && !self.pump()? {
+            let is_late = self.transport.wait(deadline_ns)? == WaitOutcome::DeadlinePassed
+                || self.transport.now_ns() > deadline_ns;
+            if is_late && !self.pump()? {
                 return Ok(None);
             }
         }
