@@ -15,8 +15,28 @@ use core::sync::atomic::{AtomicU64, Ordering};
 #[link_section = ".data.boot_entry_tsc"]
 static BOOT_ENTRY_TSC: AtomicU64 = AtomicU64::new(0);
 
+/// The TSC after `.bss` was zeroed (same rules as [`BOOT_ENTRY_TSC`]).
+#[no_mangle]
+#[used]
+#[link_section = ".data.boot_entry_tsc"]
+static BOOT_BSS_ZEROED_TSC: AtomicU64 = AtomicU64::new(0);
+
+/// The TSC in 64-bit mode, just before calling `kmain`.
+#[no_mangle]
+#[used]
+#[link_section = ".data.boot_entry_tsc"]
+static BOOT_LONG_MODE_TSC: AtomicU64 = AtomicU64::new(0);
+
 pub(crate) fn entry_tsc() -> u64 {
     BOOT_ENTRY_TSC.load(Ordering::Relaxed)
+}
+
+pub(crate) fn checkpoints() -> crate::BootTsc {
+    crate::BootTsc {
+        entry: BOOT_ENTRY_TSC.load(Ordering::Relaxed),
+        bss_zeroed: BOOT_BSS_ZEROED_TSC.load(Ordering::Relaxed),
+        long_mode: BOOT_LONG_MODE_TSC.load(Ordering::Relaxed),
+    }
 }
 
 extern "C" {
@@ -81,12 +101,18 @@ pvh_start32:
     mov %eax, BOOT_ENTRY_TSC
     mov %edx, BOOT_ENTRY_TSC + 4
 
-    /* Zero .bss: page tables and stack live there. */
+    /* Zero .bss (page tables and stack live there); the linker script
+       aligns both ends to 4 KiB, so whole dwords. */
     mov $__bss_start, %edi
     mov $__bss_end, %ecx
     sub %edi, %ecx
+    shr $2, %ecx
     xor %eax, %eax
-    rep stosb
+    rep stosl
+
+    rdtsc
+    mov %eax, BOOT_BSS_ZEROED_TSC
+    mov %edx, BOOT_BSS_ZEROED_TSC + 4
 
     /* PML4[0] -> PDPT; PDPT[0..4] -> the four page directories. */
     mov $pvh_boot_pdpt, %eax
@@ -144,6 +170,10 @@ pvh_start64:
     xor %eax, %eax
     mov %eax, %fs
     mov %eax, %gs
+
+    rdtsc
+    mov %eax, BOOT_LONG_MODE_TSC(%rip)
+    mov %edx, BOOT_LONG_MODE_TSC + 4(%rip)
 
     lea pvh_boot_stack_top(%rip), %rsp
     xor %ebp, %ebp

@@ -35,6 +35,23 @@ pub fn entry_tsc() -> u64 {
     entry::entry_tsc()
 }
 
+/// TSC values recorded by the entry assembly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BootTsc {
+    /// First instructions at PVH entry.
+    pub entry: u64,
+    /// After zeroing `.bss`.
+    pub bss_zeroed: u64,
+    /// In 64-bit mode, just before `kmain`.
+    pub long_mode: u64,
+}
+
+/// The TSC checkpoints of the entry path.
+#[cfg(all(target_arch = "x86_64", target_os = "none"))]
+pub fn boot_tsc() -> BootTsc {
+    entry::checkpoints()
+}
+
 /// Guest-physical `[start, end)` of the loaded image (text, data, bss, stack,
 /// page tables), from the linker script's symbols.
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]

@@ -11,7 +11,6 @@ use core::fmt::{self, Write};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use spin::Mutex;
-use x86_64::instructions::port::Port;
 use xen::hv::console::PvConsole;
 
 use crate::xen_core;
@@ -44,6 +43,9 @@ pub fn attach_pv_console(console: PvConsole) {
     SINKS.lock().pv = Some(console);
 }
 
+/// Xen's (and QEMU's debugcon) debug port.
+const DEBUG_PORT: u16 = 0xe9;
+
 /// Bytes batched per PV-ring write.
 const LINE_BUFFER_BYTES: usize = 256;
 
@@ -57,11 +59,19 @@ struct LineWriter<'a> {
 impl LineWriter<'_> {
     fn flush(&mut self) {
         let bytes = &self.buffer[..self.len];
-        let mut port = Port::<u8>::new(0xe9);
-        for &b in bytes {
-            // SAFETY: port 0xE9 is the debug console (Xen's HVM debug port or
-            // QEMU's debugcon); writing it has no effect on memory.
-            unsafe { port.write(b) };
+        // One `rep outsb` per batch: under Xen each port write is a VM exit,
+        // and the string form lets Xen's emulator take many bytes per exit.
+        // SAFETY: port 0xE9 is the debug console (Xen's HVM debug port or
+        // QEMU's debugcon); `rep outsb` only reads `bytes` (rsi, rcx bytes),
+        // and the direction flag is clear as the Rust ABI requires.
+        unsafe {
+            core::arch::asm!(
+                "rep outsb",
+                in("dx") DEBUG_PORT,
+                inout("rsi") bytes.as_ptr() => _,
+                inout("rcx") bytes.len() => _,
+                options(nostack, preserves_flags, readonly),
+            );
         }
         if let Some(pv) = self.sinks.pv.as_mut() {
             pv.write(bytes);

@@ -11,8 +11,11 @@
 extern crate alloc;
 
 mod console;
+mod control;
 mod exit;
+mod grants;
 mod memory;
+mod selftest;
 mod start_info;
 mod xen_core;
 
@@ -51,7 +54,11 @@ pub extern "C" fn kmain(start_info_paddr: u32) -> ! {
             "bad PVH start info at {start_info_paddr:#x}: {e}"
         )),
     };
-    log::info!("start info v{} at {start_info_paddr:#x}", boot.version);
+    log::info!(
+        "start info v{} at {start_info_paddr:#x}, ACPI RSDP at {:#x}",
+        boot.version,
+        boot.rsdp_paddr
+    );
     for e in boot.memmap() {
         log::info!(
             "memmap: {:#012x}-{:#012x} type {}",
@@ -114,6 +121,13 @@ pub extern "C" fn kmain(start_info_paddr: u32) -> ! {
     );
 
     if leaves.is_none() {
+        let b = pvdispl_boot::boot_tsc();
+        log::info!(
+            "PVH entry -> kmain: {} TSC cycles (bss zeroed +{}, long mode +{})",
+            kmain_tsc.wrapping_sub(b.entry),
+            b.bss_zeroed.wrapping_sub(b.entry),
+            b.long_mode.wrapping_sub(b.entry)
+        );
         log::info!("plain PVH boot test done");
         exit::exit(Outcome::Success);
     }
@@ -122,14 +136,42 @@ pub extern "C" fn kmain(start_info_paddr: u32) -> ! {
     if let Err(e) = xen_core::init(entry_tsc) {
         fatal(format_args!("Xen core init failed: {e}"));
     }
+    if let Err(e) = grants::init() {
+        fatal(format_args!("grant table init failed: {e}"));
+    }
     let entry_ns = xen_core::tsc_to_system_ns(entry_tsc).unwrap_or(0);
     let kmain_ns = xen_core::tsc_to_system_ns(kmain_tsc).unwrap_or(0);
     log::info!(
-        "PVH entry -> kmain: {} us; Xen core ready at {} us since entry",
+        "PVH entry -> kmain: {} us ({} TSC cycles; bss zeroed +{}, long mode +{}); \
+         Xen core ready at {} us since entry",
         kmain_ns.saturating_sub(entry_ns) / 1000,
+        kmain_tsc.wrapping_sub(entry_tsc),
+        pvdispl_boot::boot_tsc().bss_zeroed.wrapping_sub(entry_tsc),
+        pvdispl_boot::boot_tsc().long_mode.wrapping_sub(entry_tsc),
         xen_core::ns_since_boot().unwrap_or(0) / 1000
     );
-    exit::exit(Outcome::Success)
+    if let Some(shared) = xen_core::shared_info() {
+        let (base_s, base_ns) = shared.wall_clock_base();
+        let now = xen_core::clock().map_or(0, xen::platform::Clock::now_ns);
+        let wall_ns = u128::from(base_s) * 1_000_000_000 + u128::from(base_ns) + u128::from(now);
+        log::info!(
+            "wall clock: {}.{:09} s since the Unix epoch",
+            wall_ns / 1_000_000_000,
+            wall_ns % 1_000_000_000
+        );
+    }
+    if let Err(e) = control::init() {
+        log::warn!("cannot watch control/shutdown: {e}");
+    }
+    if options.is_selftest {
+        let is_success = selftest::run();
+        exit::exit(if is_success {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        })
+    }
+    control::idle_until_shutdown()
 }
 
 /// Report a fatal error and exit with failure.

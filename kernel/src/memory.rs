@@ -85,11 +85,6 @@ pub struct Pages {
 }
 
 impl Pages {
-    /// First frame.
-    pub fn start(&self) -> Gfn {
-        self.start
-    }
-
     /// The run as bytes.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: per the invariant the run is identity-mapped RAM owned by
@@ -124,10 +119,6 @@ impl SharedPages {
             page: unsafe { IdentityPage::new_unchecked(Gfn(self.0.start.0 + index as u64)) },
             _owner: PhantomData,
         })
-    }
-    /// Number of pages.
-    pub fn nr_pages(&self) -> usize {
-        self.0.nr_pages
     }
 }
 
@@ -202,10 +193,6 @@ impl WindowFrames {
     pub fn gfn(&self, index: usize) -> Gfn {
         assert!(index < self.nr_pages, "frame {index} of {}", self.nr_pages);
         Gfn(self.start.0 + index as u64)
-    }
-    /// Number of frames.
-    pub fn nr_pages(&self) -> usize {
-        self.nr_pages
     }
     /// Keep the frames reserved forever (for permanent mappings).
     pub fn leak(self) -> Gfn {

@@ -9,23 +9,30 @@
 //! - [`hypervisor`]: the hypercall capability,
 //! - [`clock`]: `&'static PvClock` (`xen::platform::Clock`),
 //! - [`event_channels`]: a `XenEventChannels` (`xen::platform::EventChannels`);
-//!   it holds no state of its own, so any number may exist.
+//!   it holds no state of its own, so any number may exist,
+//! - [`with_xenstore`]: the xenstore client over the ring (one, behind a lock).
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use spin::Once;
+use spin::{Mutex, Once};
+use xen::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use xen::hv::console::PvConsole;
 use xen::hv::cpuid::{self, XenLeaves};
 use xen::hv::evtchn::{PvClock, XenEventChannels};
 use xen::hv::hypercall::Hypervisor;
+use xen::hv::page::IdentityPage;
 use xen::hv::shared_info::SharedInfo;
 use xen::platform::{Clock, PlatformError};
+use xen::types::{EvtchnPort, Gfn};
+use xen::xenstore::client::XenstoreClient;
+use xen::xenstore::ring::RingTransport;
 
 use crate::memory;
 
 static HYPERVISOR: Once<Hypervisor> = Once::new();
 static SHARED_INFO: Once<SharedInfo> = Once::new();
 static CLOCK: Once<PvClock> = Once::new();
+static XENSTORE: Mutex<Option<Xenstore>> = Mutex::new(None);
 /// Xen system time at PVH entry (from the entry TSC), ns.
 static BOOT_SYSTEM_NS: AtomicU64 = AtomicU64::new(0);
 
@@ -88,6 +95,8 @@ pub enum InitError {
     NoWindowFrame,
     /// A hypercall failed.
     Hypercall(&'static str, PlatformError),
+    /// The toolstack gave no usable xenstore page or port.
+    NoXenstore(u64, u64),
 }
 
 impl core::fmt::Display for InitError {
@@ -96,6 +105,9 @@ impl core::fmt::Display for InitError {
             InitError::NotOnXen => write!(f, "not running on Xen"),
             InitError::NoWindowFrame => write!(f, "no free guest frame to map shared info at"),
             InitError::Hypercall(what, e) => write!(f, "{what}: {e}"),
+            InitError::NoXenstore(pfn, port) => {
+                write!(f, "no usable xenstore ring (pfn {pfn:#x}, port {port})")
+            }
         }
     }
 }
@@ -121,5 +133,38 @@ pub fn init(entry_tsc: u64) -> Result<(), InitError> {
         Ok(console) => crate::console::attach_pv_console(console),
         Err(e) => log::warn!("no PV console: {e}"),
     }
+    init_xenstore(hv)
+}
+
+/// The xenstore client type of this kernel.
+pub type Xenstore = XenstoreClient<RingTransport<IdentityPage, XenEventChannels, &'static PvClock>>;
+
+fn init_xenstore(hv: Hypervisor) -> Result<(), InitError> {
+    let pfn = hv
+        .hvm_get_param(HVM_PARAM_STORE_PFN)
+        .map_err(|e| InitError::Hypercall("HVMOP_get_param(STORE_PFN)", e))?;
+    let port = hv
+        .hvm_get_param(HVM_PARAM_STORE_EVTCHN)
+        .map_err(|e| InitError::Hypercall("HVMOP_get_param(STORE_EVTCHN)", e))?;
+    // The page must be below 4 GiB (identity map); port 0 is never valid.
+    if pfn == 0 || pfn >= 1 << 20 || port == 0 || port > u64::from(u32::MAX) {
+        return Err(InitError::NoXenstore(pfn, port));
+    }
+    let port = EvtchnPort(port as u32);
+    let evtchn = event_channels().ok_or(InitError::NotOnXen)?;
+    evtchn.adopt(port);
+    // SAFETY: the xenstore page is one of Xen's special pages below 4 GiB,
+    // identity-mapped by boot/ and used by nothing but this transport; the
+    // only other writer is xenstored, through the ring protocol's atomics.
+    let page = unsafe { IdentityPage::new_unchecked(Gfn(pfn)) };
+    let clock = CLOCK.get().ok_or(InitError::NotOnXen)?;
+    let transport = RingTransport::new(page, evtchn, clock, port)
+        .map_err(|e| InitError::Hypercall("xenstore ring", e.into()))?;
+    *XENSTORE.lock() = Some(XenstoreClient::new(transport));
     Ok(())
+}
+
+/// Run `f` with the xenstore client; `None` if xenstore is not up.
+pub fn with_xenstore<R>(f: impl FnOnce(&mut Xenstore) -> R) -> Option<R> {
+    XENSTORE.lock().as_mut().map(f)
 }

@@ -46,6 +46,14 @@ impl Clock for PvClock {
     }
 }
 
+/// Shared references are clocks too (the xenstore transport takes one by value).
+#[cfg(target_arch = "x86_64")]
+impl Clock for &PvClock {
+    fn now_ns(&self) -> u64 {
+        PvClock::now_ns(self)
+    }
+}
+
 /// [`EventChannels`] over hypercalls and the shared-info bitmaps.
 #[derive(Debug)]
 pub struct XenEventChannels {

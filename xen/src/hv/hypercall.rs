@@ -52,6 +52,26 @@ unsafe impl Sync for HypercallPage {}
 
 static HYPERCALL_PAGE: HypercallPage = HypercallPage(UnsafeCell::new([0; PAGE_SIZE]));
 
+/// `XENMEM_populate_physmap` (`memory.h`).
+const XENMEM_POPULATE_PHYSMAP: u32 = 6;
+
+/// `struct xen_memory_reservation` (`memory.h`); not (yet) in `crate::abi`.
+#[repr(C)]
+struct XenMemoryReservation {
+    /// Handle to an array of `xen_pfn_t` (IN: gfns to populate).
+    extent_start: u64,
+    /// Number of extents.
+    nr_extents: u64,
+    /// Each extent is 2^order pages.
+    extent_order: u32,
+    /// `XENMEMF_*`.
+    mem_flags: u32,
+    /// `DOMID_SELF`.
+    domid: u16,
+}
+
+const _: () = assert!(core::mem::size_of::<XenMemoryReservation>() == 32);
+
 /// Proof that the hypercall page is installed; all hypercalls go through it.
 #[derive(Clone, Copy, Debug)]
 pub struct Hypervisor {
@@ -165,6 +185,31 @@ impl Hypervisor {
         // SAFETY: `arg` is a valid `xen_add_to_physmap`; the frame obligation is
         // the caller's.
         unsafe { self.op_with(HYPERVISOR_MEMORY_OP, XENMEM_ADD_TO_PHYSMAP, &mut arg) }.map(drop)
+    }
+
+    /// `XENMEM_populate_physmap` of one 4 KiB page at `gfn`.
+    ///
+    /// # Safety
+    /// `gfn` must be unpopulated (nothing mapped there): populating a frame in
+    /// use would replace memory under whoever uses it.
+    pub unsafe fn populate_physmap(&self, gfn: Gfn) -> Result<(), PlatformError> {
+        let mut frame = gfn.0;
+        let mut arg = XenMemoryReservation {
+            extent_start: &mut frame as *mut u64 as u64,
+            nr_extents: 1,
+            extent_order: 0,
+            mem_flags: 0,
+            domid: DOMID_SELF,
+        };
+        // SAFETY: `arg` is a valid reservation whose handle points at one live
+        // `xen_pfn_t`; the frame obligation is the caller's.
+        let done =
+            unsafe { self.op_with(HYPERVISOR_MEMORY_OP, XENMEM_POPULATE_PHYSMAP, &mut arg) }?;
+        if done == 1 {
+            Ok(())
+        } else {
+            Err(PlatformError::Exhausted("memory reservation"))
+        }
     }
 
     // ---- hvm_op ----------------------------------------------------------

@@ -13,12 +13,14 @@
 //! - [`shared_info`]: the mapped shared-info page (time, wall clock, event bits),
 //! - [`evtchn`]: [`crate::platform::EventChannels`] over 2-level event channels
 //!   and `SCHEDOP_poll`,
+//! - [`gnttab`]: [`crate::platform::GrantTable`] over the mapped v1 table,
 //! - [`console`]: the PV console ring (`xl console`),
 //! - [`page`]: identity-mapped pages as [`crate::platform::SharedPage`].
 
 pub mod console;
 pub mod cpuid;
 pub mod evtchn;
+pub mod gnttab;
 pub mod hypercall;
 pub mod page;
 pub mod pvclock;
