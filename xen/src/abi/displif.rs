@@ -358,10 +358,18 @@ fn get_u64(p: &Packet, off: usize) -> u64 {
     u64::from_le_bytes(b)
 }
 
-/// Checks that `p[range]` is all zero.
+/// Offset of the first non-zero byte in `p[start..end]`.
+fn first_nonzero(p: &Packet, start: usize, end: usize) -> Option<usize> {
+    p[start..end]
+        .iter()
+        .position(|&b| b != 0)
+        .map(|i| start + i)
+}
+
+/// Checks that `p[start..end]` is all zero.
 fn check_zero(p: &Packet, start: usize, end: usize) -> Result<(), PacketError> {
-    match p[start..end].iter().position(|&b| b != 0) {
-        Some(i) => Err(PacketError::ReservedNotZero { offset: start + i }),
+    match first_nonzero(p, start, end) {
+        Some(offset) => Err(PacketError::ReservedNotZero { offset }),
         None => Ok(()),
     }
 }
@@ -488,11 +496,33 @@ impl Request {
     /// and union bytes past the operation's struct) are errors. Field values are
     /// not validated (cookies, sizes: that is the backend's job).
     pub fn decode(p: &Packet) -> Result<(u16, Request), PacketError> {
+        if let Some(offset) = Self::reserved_violation(p) {
+            return Err(PacketError::ReservedNotZero { offset });
+        }
+        Self::decode_ignoring_reserved(p)
+    }
+
+    /// Offset of the first non-zero reserved byte of a request packet (header
+    /// bytes 3..8, union bytes past the operation's struct), if any. `None` for
+    /// unknown operations (they fail [`Request::decode`] anyway).
+    ///
+    /// Interoperability note: Linux's xen-front (`be_prepare_req` in
+    /// `drivers/gpu/drm/xen/xen_drm_front.c`) does not clear a ring slot before
+    /// reusing it; it only sets the fields of the new request. Bytes it does
+    /// not set keep what the previous response in that slot left, notably that
+    /// response's `status` at offsets 4..8 after an error. A backend that
+    /// must work with Linux can log these instead of rejecting the request.
+    pub fn reserved_violation(p: &Packet) -> Option<usize> {
+        let (_, operation) = Self::header(p);
+        let op_size = Self::op_struct_size(operation)?;
+        first_nonzero(p, PACKET_OPERATION_OFFSET + 1, PACKET_OP_OFFSET)
+            .or_else(|| first_nonzero(p, PACKET_OP_OFFSET + op_size, PACKET_SIZE))
+    }
+
+    /// Decode without the reserved-bytes check: only unknown operations fail.
+    /// See [`Request::reserved_violation`] for why a backend may want this.
+    pub fn decode_ignoring_reserved(p: &Packet) -> Result<(u16, Request), PacketError> {
         let (id, operation) = Self::header(p);
-        let op_size =
-            Self::op_struct_size(operation).ok_or(PacketError::UnknownOperation(operation))?;
-        check_zero(p, PACKET_OPERATION_OFFSET + 1, PACKET_OP_OFFSET)?;
-        check_zero(p, PACKET_OP_OFFSET + op_size, PACKET_SIZE)?;
         let req = match operation {
             XENDISPL_OP_DBUF_CREATE => Request::DbufCreate(DbufCreateReq {
                 dbuf_cookie: get_u64(p, op_off!(DbufCreateReq, dbuf_cookie)),
@@ -532,7 +562,6 @@ impl Request {
                 buffer_sz: get_u32(p, op_off!(GetEdidReq, buffer_sz)),
                 gref_directory: get_u32(p, op_off!(GetEdidReq, gref_directory)),
             }),
-            // op_struct_size() above returned None for every other value.
             other => return Err(PacketError::UnknownOperation(other)),
         };
         Ok((id, req))
@@ -711,6 +740,39 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn stale_slot_bytes_can_be_tolerated() {
+        // A PG_FLIP written Linux-style over a slot that held an error response
+        // (status -22 at 4..8) and an older DBUF_CREATE tail.
+        let mut p = Request::DbufCreate(DbufCreateReq {
+            dbuf_cookie: 1,
+            width: 64,
+            ..Default::default()
+        })
+        .encode(1);
+        p[4..8].copy_from_slice(&(-22i32).to_le_bytes());
+        p[0..2].copy_from_slice(&9u16.to_le_bytes());
+        p[2] = XENDISPL_OP_PG_FLIP;
+        p[8..16].copy_from_slice(&5u64.to_le_bytes());
+        assert_eq!(Request::reserved_violation(&p), Some(4));
+        assert_eq!(
+            Request::decode(&p),
+            Err(PacketError::ReservedNotZero { offset: 4 })
+        );
+        assert_eq!(
+            Request::decode_ignoring_reserved(&p),
+            Ok((9, Request::PageFlip(PageFlipReq { fb_cookie: 5 })))
+        );
+        let clean = Request::PageFlip(PageFlipReq { fb_cookie: 5 }).encode(9);
+        assert_eq!(Request::reserved_violation(&clean), None);
+        p[2] = 0x42;
+        assert_eq!(Request::reserved_violation(&p), None);
+        assert_eq!(
+            Request::decode_ignoring_reserved(&p),
+            Err(PacketError::UnknownOperation(0x42))
+        );
     }
 
     #[test]
