@@ -41,6 +41,22 @@ impl FrameView<'_> {
         };
         let mut raw = vec![0u8; row_bytes];
         let mut rgb = vec![0u32; self.width as usize];
+        let is_word_aligned = self.data_ofs % 4 == 0 && self.pitch % 4 == 0;
+        if self.format.bpp() == 32 && is_word_aligned {
+            // Fast path (XRGB/ARGB8888): whole words, X/alpha byte masked off.
+            for y in 0..self.height as usize {
+                let offset = y
+                    .checked_mul(self.pitch)
+                    .and_then(|o| o.checked_add(self.data_ofs))
+                    .ok_or(OutOfRange)?;
+                crate::platform::read_words(self.memory, offset, &mut rgb)?;
+                for px in rgb.iter_mut() {
+                    *px &= 0x00ff_ffff;
+                }
+                f(&rgb);
+            }
+            return Ok(());
+        }
         for y in 0..self.height as usize {
             let offset = y
                 .checked_mul(self.pitch)

@@ -183,6 +183,31 @@ pub fn read_bytes(
     Ok(())
 }
 
+/// Read `out.len()` little-endian words starting at 4-aligned byte `offset`.
+pub fn read_words(
+    memory: &dyn GrantMemory,
+    offset: usize,
+    out: &mut [u32],
+) -> Result<(), OutOfRange> {
+    let len_bytes = out.len().checked_mul(4).ok_or(OutOfRange)?;
+    let end = offset.checked_add(len_bytes).ok_or(OutOfRange)?;
+    if offset % 4 != 0 || end > memory.nr_pages() * PAGE_SIZE {
+        return Err(OutOfRange);
+    }
+    let mut word = offset / 4;
+    let mut done = 0;
+    while done < out.len() {
+        let page = &memory.page(word / WORDS_PER_PAGE)[word % WORDS_PER_PAGE..];
+        let n = page.len().min(out.len() - done);
+        for (o, w) in out[done..done + n].iter_mut().zip(page) {
+            *o = w.load(Ordering::Relaxed);
+        }
+        done += n;
+        word += n;
+    }
+    Ok(())
+}
+
 /// Read the little-endian `u32` at 4-aligned byte `offset`.
 pub fn read_u32(memory: &dyn GrantMemory, offset: usize) -> Result<u32, OutOfRange> {
     if offset % 4 != 0 || offset / PAGE_SIZE >= memory.nr_pages() {
