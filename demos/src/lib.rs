@@ -17,6 +17,7 @@
 
 pub mod checksum;
 pub mod fixed;
+mod pixel;
 pub mod scene;
 pub mod scenes;
 pub mod shapes;

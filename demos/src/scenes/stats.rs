@@ -7,6 +7,10 @@
 //! 125 % of the target, amber up to 200 %, and red (clipped at the top) beyond. [`GraphLayout`]
 //! says where the bars are, for tests.
 
+extern crate alloc;
+
+use alloc::vec;
+use alloc::vec::Vec;
 use core::fmt::Write;
 
 use embedded_graphics::draw_target::DrawTarget;
@@ -15,6 +19,7 @@ use embedded_graphics::mono_font::ascii::FONT_10X20;
 use embedded_graphics::pixelcolor::{Rgb888, RgbColor};
 use embedded_graphics::primitives::Rectangle;
 
+use crate::pixel::{pack, unpack};
 use crate::text::{draw_text, Anchor, TextBuf};
 use crate::{FrameStats, SceneInput};
 
@@ -139,7 +144,7 @@ where
     );
     // Background around the panel, then the panel: every pixel written once.
     fill_around(target, &area, &panel, BACKGROUND)?;
-    target.fill_solid(&panel, PANEL)?;
+    fill_around(target, &panel, &plot, PANEL)?;
     let stats: &FrameStats<'_> = &input.stats;
     let fps = input.fps();
     let target_us = 1_000_000 / fps;
@@ -207,18 +212,36 @@ where
     let bottom = plot.top_left.y + plot.size.height as i32;
     let samples = stats.frame_intervals_us;
     let shown = &samples[samples.len().saturating_sub(g.bars)..];
-    let bar_w = (g.slot - g.slot / 4).max(1);
-    let mut max_us = 0u32;
-    let mut sum_us = 0u64;
-    for (i, &interval) in shown.iter().enumerate() {
-        let bh = g.bar_height(interval, target_us);
-        let x = plot.top_left.x + (i as u32 * g.slot) as i32;
-        target.fill_solid(
-            &Rectangle::new(Point::new(x, bottom - bh as i32), Size::new(bar_w, bh)),
-            bar_color(interval, target_us),
+    let bar_w = (g.slot - g.slot / 4).max(1) as usize;
+    let (max_us, sum_us) = shown
+        .iter()
+        .fold((0u32, 0u64), |(m, s), &i| (m.max(i), s + u64::from(i)));
+    // The plot row by row: a row buffer starts as panel; going down, each bar's span takes its
+    // colour at the bar's top row and keeps it (bars stand on the bottom). Every plot pixel is
+    // written once, by a vectorisable copy, instead of one narrow fill per bar and row.
+    let mut tops: Vec<(i32, usize)> = shown
+        .iter()
+        .enumerate()
+        .map(|(i, &interval)| (bottom - g.bar_height(interval, target_us) as i32, i))
+        .collect();
+    tops.sort_unstable();
+    let mut row = vec![pack(PANEL); plot.size.width as usize];
+    let mut next = 0;
+    for y in plot.top_left.y..bottom {
+        while let Some(&(_, i)) = tops.get(next).filter(|(top, _)| *top <= y) {
+            let x0 = i * g.slot as usize;
+            if let Some(span) = row.get_mut(x0..x0 + bar_w) {
+                span.fill(pack(bar_color(shown[i], target_us)));
+            }
+            next += 1;
+        }
+        target.fill_contiguous(
+            &Rectangle::new(
+                Point::new(plot.top_left.x, y),
+                Size::new(plot.size.width, 1),
+            ),
+            row.iter().map(|&p| unpack(p)),
         )?;
-        max_us = max_us.max(interval);
-        sum_us += u64::from(interval);
     }
     // Dashed reference line at the target interval (half-way up).
     let ref_y = bottom - g.bar_height(target_us, target_us) as i32;

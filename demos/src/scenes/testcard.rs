@@ -15,6 +15,7 @@
 
 extern crate alloc;
 
+use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
@@ -26,6 +27,7 @@ use embedded_graphics::prelude::Primitive;
 use embedded_graphics::primitives::{Line, PrimitiveStyle, Rectangle};
 use embedded_graphics::Drawable;
 
+use crate::pixel::{pack, unpack};
 use crate::shapes::ring;
 use crate::text::{draw_text, Anchor, TextBuf};
 use crate::SceneInput;
@@ -124,31 +126,25 @@ where
     let at = |x: u32, y: u32| origin + Point::new(x as i32, y as i32);
     let rect = |x: u32, y: u32, rw: u32, rh: u32| Rectangle::new(at(x, y), Size::new(rw, rh));
 
-    // Background and grid only where bars and ramps do not cover (each pixel written once).
+    // Background and grid only where bars and ramps do not cover (each pixel written once),
+    // row by row: grid rows are solid grey, the others copy one prepared row (black with grey
+    // at the grid columns), so no pixel-wide column is filled row by row.
     let ramps_bottom = (l.bars_bottom + 4 * l.ramp_height).min(h);
     let bands = [(0, l.bars_top), (ramps_bottom, h)];
-    for &(top, bottom) in &bands {
-        if bottom > top {
-            target.fill_solid(&rect(0, top, w, bottom - top), Rgb888::BLACK)?;
-        }
-    }
     // Grid, centred: lines at cx ± k·cell.
     let (cx, cy) = (w / 2, h / 2);
+    let grid = pack(GRID);
+    let mut grid_row = vec![0u32; w as usize];
+    for x in (cx % l.cell..w).step_by(l.cell as usize) {
+        grid_row[x as usize] = grid;
+    }
     for &(top, bottom) in &bands {
-        if bottom <= top {
-            continue;
-        }
-        let mut x = cx % l.cell;
-        while x < w {
-            target.fill_solid(&rect(x, top, 1, bottom - top), GRID)?;
-            x += l.cell;
-        }
-        let mut y = cy % l.cell;
-        while y < h {
-            if (top..bottom).contains(&y) {
+        for y in top..bottom {
+            if y % l.cell == cy % l.cell {
                 target.fill_solid(&rect(0, y, w, 1), GRID)?;
+            } else {
+                target.fill_contiguous(&rect(0, y, w, 1), grid_row.iter().map(|&p| unpack(p)))?;
             }
-            y += l.cell;
         }
     }
 
@@ -175,10 +171,7 @@ where
     for (band, &mask) in masks.iter().enumerate() {
         let top = l.bars_bottom + band as u32 * l.ramp_height;
         for y in top..(top + l.ramp_height).min(h) {
-            let ramp = grey.iter().map(|&p| {
-                let p = p & mask;
-                Rgb888::new((p >> 16) as u8, (p >> 8) as u8, p as u8)
-            });
+            let ramp = grey.iter().map(|&p| unpack(p & mask));
             target.fill_contiguous(&rect(0, y, w, 1), ramp)?;
         }
     }
