@@ -78,6 +78,10 @@ const BUFFERS_PER_CONNECTOR: usize = 2;
 /// and the connection is rebuilt.
 const MAX_FRAME_DONE_TIMEOUTS_IN_A_ROW: u32 = 3;
 
+/// A first frame-done later than this many periods after its flip is not
+/// used to find the display's vblank phase.
+const MAX_VBLANK_LOCK_PERIODS: u64 = 4;
+
 /// Refused flips in a row after which the connection is rebuilt.
 const MAX_FLIP_ERRORS_IN_A_ROW: u32 = 3;
 
@@ -186,6 +190,9 @@ pub struct ConnectorStats {
     pub first_flip_done_ns: Option<u64>,
     /// `PG_FLIP` requests sent.
     pub flips_sent: u64,
+    /// Frame number of the latest `PG_FLIP` sent (frame 0 is shown by
+    /// `SET_CONFIG`; see [`crate::FrameSource`]).
+    pub last_flipped_frame: Option<u64>,
     /// Flips completed by a frame-done event.
     pub flips_done: u64,
     /// Flips the backend answered with an error.
@@ -1184,8 +1191,10 @@ impl<P: SharedPage> Frontend<P> {
         };
         let period = pacer.period_ns();
         let latency = now_ns.saturating_sub(flip.sent_at_ns);
-        if latency >= period || lead_ns >= period {
-            // Not a vblank-paced display (or a late event): leave the phase.
+        // A display shows a flip at a vblank, possibly several periods later
+        // when flips queue; a frame-done much later than that is not paced by
+        // a display (or was delayed): leave the phase alone.
+        if latency > MAX_VBLANK_LOCK_PERIODS * period || lead_ns >= period {
             return;
         }
         let shift = (latency + period - lead_ns) % period;
@@ -1262,6 +1271,7 @@ impl<P: SharedPage> Frontend<P> {
                 let buf = &mut conn.buffers[b];
                 if let BufState::Ready(n) = buf.state {
                     buf.state = BufState::Flipping(n);
+                    stats.last_flipped_frame = Some(n);
                 }
                 conn.queue.push_back(Job {
                     request: Request::PageFlip(PageFlipReq {
@@ -1690,7 +1700,7 @@ impl<P: SharedPage> Frontend<P> {
             }
             if conn.stage == ConnStage::Running {
                 if let Some(p) = &conn.pacer {
-                    at(p.deadline_ns(p.next_index()));
+                    at(p.next_wake_ns(now_ns));
                 }
             }
         }

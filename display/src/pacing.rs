@@ -106,22 +106,39 @@ impl Pacer {
     }
 
     /// Decide at `now_ns` whether to flip. `is_ready` says a rendered frame is
-    /// waiting and the previous flip has completed. Every deadline that has
-    /// passed without being served (not ready at it, or `now_ns` more than the
-    /// slack past it) is skipped and counted. On [`PaceDecision::Flip`] the
-    /// deadline counts as served.
+    /// waiting and the previous flip has completed. A deadline may be served
+    /// up to the slack after it; one that passes the slack unserved (nothing
+    /// was ready in time, or the caller woke up too late) is skipped and
+    /// counted. On [`PaceDecision::Flip`] the deadline counts as served; while
+    /// a passed deadline still waits for a frame, the answer is to wait until
+    /// its slack ends (or until the frame is ready, whichever comes first).
     pub fn decide(&mut self, now_ns: u64, is_ready: bool) -> PaceDecision {
         loop {
             let deadline = self.deadline_ns(self.next_index);
             if now_ns < deadline {
                 return PaceDecision::WaitUntil(deadline);
             }
-            let index = self.next_index;
-            self.next_index += 1;
-            if is_ready && now_ns - deadline <= self.slack_ns {
+            if now_ns - deadline <= self.slack_ns {
+                if !is_ready {
+                    return PaceDecision::WaitUntil(deadline + self.slack_ns + 1);
+                }
+                let index = self.next_index;
+                self.next_index += 1;
                 return PaceDecision::Flip { index };
             }
+            self.next_index += 1;
             self.skipped += 1;
+        }
+    }
+
+    /// When [`Pacer::decide`] next has something to decide at `now_ns`: the
+    /// next deadline, or the end of the slack of a deadline that has passed.
+    pub fn next_wake_ns(&self, now_ns: u64) -> u64 {
+        let deadline = self.deadline_ns(self.next_index);
+        if now_ns < deadline {
+            deadline
+        } else {
+            deadline + self.slack_ns + 1
         }
     }
 }
@@ -158,20 +175,32 @@ mod tests {
     #[test]
     fn flips_on_time_and_skips_late_frames() {
         let mut p = Pacer::try_new(0, 60).unwrap();
+        let slack = 8_333_333;
         assert_eq!(p.decide(0, true), PaceDecision::Flip { index: 0 });
         assert_eq!(p.decide(1, true), PaceDecision::WaitUntil(16_666_667));
         // Woken 2 ms late: still served.
         assert_eq!(p.decide(18_666_667, true), PaceDecision::Flip { index: 1 });
-        // Not ready at deadline 2: skipped, wait for 3.
+        // Not ready at deadline 2: wait for the frame until the slack ends...
+        let d2 = 33_333_333;
+        assert_eq!(p.decide(d2, false), PaceDecision::WaitUntil(d2 + slack + 1));
+        assert_eq!(p.next_wake_ns(d2), d2 + slack + 1);
+        // ...a frame ready 5 ms later still makes it (late)...
         assert_eq!(
-            p.decide(33_333_333, false),
-            PaceDecision::WaitUntil(50_000_000)
+            p.decide(d2 + 5_000_000, true),
+            PaceDecision::Flip { index: 2 }
+        );
+        // ...but not at deadline 3: skipped once the slack is over.
+        let d3 = 50_000_000;
+        assert_eq!(
+            p.decide(d3 + slack + 1, false),
+            PaceDecision::WaitUntil(66_666_667)
         );
         assert_eq!(p.skipped(), 1);
-        // Woken 12 ms after deadline 3 (more than half a period): skipped too.
+        assert_eq!(p.next_wake_ns(d3 + slack + 1), 66_666_667);
+        // Woken 12 ms after deadline 4 (more than half a period): skipped too.
         assert_eq!(
-            p.decide(62_000_000, true),
-            PaceDecision::WaitUntil(66_666_667)
+            p.decide(78_666_667, true),
+            PaceDecision::WaitUntil(83_333_333)
         );
         assert_eq!(p.skipped(), 2);
         // Asleep for a second: every passed deadline counts, the schedule holds.
@@ -179,7 +208,7 @@ mod tests {
             p.decide(1_070_000_000, true),
             PaceDecision::Flip { index: 64 }
         );
-        assert_eq!(p.skipped(), 2 + 60);
+        assert_eq!(p.skipped(), 2 + 59);
         assert_eq!(
             p.decide(1_070_000_000, true),
             PaceDecision::WaitUntil(1_083_333_333)
