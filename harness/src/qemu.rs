@@ -314,3 +314,52 @@ pub fn boot(spec: &BootSpec) -> Result<BootResult, String> {
         qemu_exit_code: code,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(out: &str) -> BootSpec {
+        BootSpec {
+            xen: "/c/xen".into(),
+            vmlinuz: "/c/vmlinux".into(),
+            initramfs: "/c/dom0.cpio".into(),
+            out_dir: out.into(),
+            serial_log: "/o/serial.log".into(),
+            timeout: Duration::from_secs(100),
+            verbose: false,
+        }
+    }
+
+    #[test]
+    fn command_line_carries_the_load_bearing_flags() {
+        let cmd = command(&spec("/o/x")).unwrap();
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let after = |flag: &str| {
+            let i = args.iter().position(|a| a == flag).unwrap();
+            args[i + 1].clone()
+        };
+        assert_eq!(after("-cpu"), "qemu64,+svm,+npt,+rdrand");
+        assert_eq!(after("-accel"), "tcg,thread=multi");
+        assert_eq!(after("-kernel"), "/c/xen");
+        assert_eq!(
+            after("-initrd"),
+            "/c/vmlinux console=hvc0 earlyprintk=xen,/c/dom0.cpio"
+        );
+        assert_eq!(
+            after("-virtfs"),
+            "local,path=/o/x,mount_tag=out,security_model=none"
+        );
+        assert!(after("-append").contains("guest_loglvl=all"));
+        assert!(args.contains(&"isa-debug-exit,iobase=0xf4,iosize=0x04".to_string()));
+    }
+
+    #[test]
+    fn rejects_paths_qemu_cannot_carry() {
+        assert!(command(&spec("/o/a,b")).is_err());
+        assert!(command(&spec("/o/a b")).is_err());
+    }
+}
