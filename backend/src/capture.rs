@@ -124,6 +124,9 @@ pub struct FrameRecord {
     pub height: u32,
     /// CRC-32 of the visible area.
     pub crc32: u32,
+    /// A snapshot or APNG image was taken of this frame (extra CPU).
+    #[serde(skip)]
+    pub has_image: bool,
 }
 
 /// Per-connector recorder of frames, snapshots and the APNG.
@@ -203,6 +206,7 @@ impl Recorder {
             width: view.width,
             height: view.height,
             crc32,
+            has_image: image.is_some(),
         };
         if let Some(csv) = self.csv.as_mut() {
             let _ = writeln!(

@@ -118,6 +118,7 @@ struct Connector {
     pending: VecDeque<PendingEvent>,
     stalled_since: Option<u64>,
     next_frame: u64,
+    last_frame_has_image: bool,
     last_flip_ns: Option<u64>,
     flip_intervals: Vec<u64>,
     stats: ConnectorStats,
@@ -294,6 +295,7 @@ impl Connection {
             pending: VecDeque::new(),
             stalled_since: None,
             next_frame: 0,
+            last_frame_has_image: false,
             last_flip_ns: None,
             flip_intervals: Vec::new(),
             stats,
@@ -378,7 +380,20 @@ impl Connection {
                         format!("reserved byte {offset} is not zero"),
                     )),
                     Err(other) => Err(Violation::new(Rule::ReservedNotZero, other.to_string())),
-                    Ok((_, request)) => self.execute(index, request, arrival_ns, platform),
+                    Ok((_, request)) => {
+                        let cpu_before = (platform.thread_cpu_ns)();
+                        let result = self.execute(index, request, arrival_ns, platform);
+                        let cpu = (platform.thread_cpu_ns)().saturating_sub(cpu_before);
+                        let connector = &mut self.connectors[index];
+                        if operation == XENDISPL_OP_PG_FLIP
+                            && result.is_ok()
+                            && !connector.last_frame_has_image
+                        {
+                            connector.stats.plain_flips += 1;
+                            connector.stats.plain_flip_cpu_ns += cpu;
+                        }
+                        result
+                    }
                 };
                 let connector = &mut self.connectors[index];
                 connector.stats.requests += 1;
@@ -1087,6 +1102,7 @@ impl Connection {
                 .on_frame(frame, kind, since_start, scanout.fb_cookie, &view);
         connector.next_frame += 1;
         connector.stats.frames += 1;
+        connector.last_frame_has_image = result.as_ref().is_ok_and(|r| r.has_image);
         match result {
             Ok(record) => {
                 connector.stats.last_crc32 = Some(format!("{:08x}", record.crc32));
@@ -1133,6 +1149,8 @@ impl Connection {
             stats.connected_ns = now.saturating_sub(self.started_ns);
             stats.flip_interval = Summary::of(&connector.flip_intervals);
             stats.cpu_ns_per_flip = (stats.flips > 0).then(|| stats.cpu_ns / stats.flips);
+            stats.flip_request_cpu_ns =
+                (stats.plain_flips > 0).then(|| stats.plain_flip_cpu_ns / stats.plain_flips);
             stats.ended_by = reason.to_string();
             if !connector.pending.is_empty() {
                 log::info!(
@@ -1145,7 +1163,7 @@ impl Connection {
             }
             let json = serde_json::to_string_pretty(&stats).unwrap_or_default();
             log::info!(
-                "dom{}/{}/c{}: closed ({reason}): {} frames, {} flips, {} frame-done, {} stalls, errors {:?}, cpu/flip {:?} ns",
+                "dom{}/{}/c{}: closed ({reason}): {} frames, {} flips, {} frame-done, {} stalls, errors {:?}, cpu/flip {:?} ns ({:?} ns per flip request without snapshot)",
                 self.domid,
                 self.device,
                 connector.config.index,
@@ -1154,7 +1172,8 @@ impl Connection {
                 stats.frame_done_sent,
                 stats.event_page_stalls,
                 stats.errors_by_rule,
-                stats.cpu_ns_per_flip
+                stats.cpu_ns_per_flip,
+                stats.flip_request_cpu_ns
             );
             if let Some(dir) = connector.recorder.dir() {
                 if let Err(e) = std::fs::write(dir.join("stats.json"), json + "\n") {

@@ -79,8 +79,17 @@ pub struct ConnectorStats {
     pub errors_by_rule: BTreeMap<&'static str, u64>,
     /// CPU time (user + system) of the device thread spent on this connector, ns.
     pub cpu_ns: u64,
-    /// `cpu_ns / flips`.
+    /// `cpu_ns / flips` (everything: requests, events, checksums, snapshots).
     pub cpu_ns_per_flip: Option<u64>,
+    /// Mean CPU time to handle one PG_FLIP request (checksum included) when no
+    /// snapshot/APNG image was taken of it, ns.
+    pub flip_request_cpu_ns: Option<u64>,
+    /// PG_FLIP requests that went into `flip_request_cpu_ns`.
+    #[serde(skip)]
+    pub plain_flips: u64,
+    /// Their total CPU time.
+    #[serde(skip)]
+    pub plain_flip_cpu_ns: u64,
     /// Length of the connection, ns.
     pub connected_ns: u64,
     /// CRC-32 of the last frame shown (hex).
