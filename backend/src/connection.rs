@@ -522,7 +522,13 @@ impl Connection {
         match request {
             Request::DbufCreate(r) => {
                 on_ring_0("DBUF_CREATE")?;
-                self.dbuf_create(&r, platform)
+                let done = self.dbuf_create(&r, platform)?;
+                let stats = &mut self.connectors[index].stats;
+                stats.dbufs_created += 1;
+                if r.flags & XENDISPL_DBUF_FLG_REQ_ALLOC != 0 {
+                    stats.dbufs_backend_allocated += 1;
+                }
+                Ok(done)
             }
             Request::DbufDestroy(r) => {
                 on_ring_0("DBUF_DESTROY")?;

@@ -969,6 +969,13 @@ fn backend_allocated_buffers_fill_the_directory_and_are_captured() {
     assert_eq!(rig.status(0, set_config(6, 64, 48)), 0);
     assert_eq!(rig.stats(0).last_crc32, Some(expected_crc(64, 48, checker)));
     assert_eq!(
+        (
+            rig.stats(0).dbufs_created,
+            rig.stats(0).dbufs_backend_allocated
+        ),
+        (1, 1)
+    );
+    assert_eq!(
         rig.status(0, Request::FbDetach(FbDetachReq { fb_cookie: 6 })),
         0
     );

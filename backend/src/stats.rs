@@ -57,6 +57,10 @@ pub struct ConnectorStats {
     pub protocol_version: u32,
     /// Requests handled on this connector's ring.
     pub requests: u64,
+    /// DBUF_CREATE requests accepted on this ring (connector 0 in practice).
+    pub dbufs_created: u64,
+    /// Of those, backend-allocated (`XENDISPL_DBUF_FLG_REQ_ALLOC`).
+    pub dbufs_backend_allocated: u64,
     /// Frames made visible (SET_CONFIG with a framebuffer, and PG_FLIPs).
     pub frames: u64,
     /// PG_FLIP requests accepted.
