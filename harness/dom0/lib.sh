@@ -40,12 +40,14 @@ expect_in_file() {
 }
 
 # wait_for SECONDS CMD [ARGS...]: 0 once CMD succeeds, 1 after SECONDS (wall clock).
+# Re-runs CMD every 0.5 s; the clock is ash's $EPOCHSECONDS (no fork): fork/exec in a PV dom0
+# under TCG is expensive and competes with the guests for the CPU.
 wait_for() {
-    _deadline=$(($(date +%s) + $1))
+    _deadline=$((EPOCHSECONDS + $1))
     shift
     while ! "$@" >/dev/null 2>&1; do
-        [ "$(date +%s)" -ge "$_deadline" ] && return 1
-        sleep 0.2
+        [ "$EPOCHSECONDS" -ge "$_deadline" ] && return 1
+        sleep 0.5
     done
     return 0
 }
@@ -97,9 +99,9 @@ guest_start() {
 # Polls xenstore (cheap) rather than `xl` (a heavy process under TCG that starves the guest).
 guest_wait() {
     _domid=$(xl domid "$1" 2>/dev/null)
-    _deadline=$(($(date +%s) + $2))
+    _deadline=$((EPOCHSECONDS + $2))
     while [ -n "$_domid" ] && xenstore-exists "/local/domain/$_domid" 2>/dev/null; do
-        [ "$(date +%s)" -ge "$_deadline" ] && break
+        [ "$EPOCHSECONDS" -ge "$_deadline" ] && break
         sleep 0.5
     done
     if _guest_gone "$1"; then
