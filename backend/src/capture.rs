@@ -236,7 +236,9 @@ impl Recorder {
         Ok(record)
     }
 
-    /// Snapshot `view` as `final.png` if the policy asks for it.
+    /// Snapshot `view` as `final.png` if the policy asks for it: called when a
+    /// frame leaves the screen for good (display disabled, fb detached while
+    /// shown, connection ended), so `final.png` is the last frame shown.
     pub fn on_end(&mut self, view: Option<&FrameView<'_>>) {
         if !self.policy.snapshot_at_end || self.policy.dir.is_none() {
             return;

@@ -881,24 +881,47 @@ impl Connection {
         if cookie == 0 {
             return Err(Violation::new(Rule::CookieZero, "fb_cookie is 0"));
         }
-        let fb = self
-            .framebuffers
-            .remove(&cookie)
-            .ok_or_else(|| Violation::new(Rule::UnknownCookie, format!("fb {cookie:#x}")))?;
-        if let Some(dbuf) = self.dbufs.get_mut(&fb.dbuf_cookie) {
-            dbuf.nr_framebuffers -= 1;
+        if !self.framebuffers.contains_key(&cookie) {
+            return Err(Violation::new(
+                Rule::UnknownCookie,
+                format!("fb {cookie:#x}"),
+            ));
         }
-        for (index, connector) in self.connectors.iter_mut().enumerate() {
-            if connector.scanout.is_some_and(|s| s.fb_cookie == cookie) {
+        for index in 0..self.connectors.len() {
+            if self.connectors[index]
+                .scanout
+                .is_some_and(|s| s.fb_cookie == cookie)
+            {
                 log::warn!(
                     "dom{}/{}/c{index}: fb {cookie:#x} detached while shown; connector blanked",
                     self.domid,
                     self.device
                 );
-                connector.scanout = None;
+                self.snapshot_final(index);
+                self.connectors[index].scanout = None;
+            }
+        }
+        if let Some(fb) = self.framebuffers.remove(&cookie) {
+            if let Some(dbuf) = self.dbufs.get_mut(&fb.dbuf_cookie) {
+                dbuf.nr_framebuffers -= 1;
             }
         }
         Ok(Done::default())
+    }
+
+    /// Write `final.png` of what connector `index` shows now (if asked for).
+    fn snapshot_final(&mut self, index: usize) {
+        let Connection {
+            connectors,
+            framebuffers,
+            dbufs,
+            ..
+        } = self;
+        let connector = &mut connectors[index];
+        let view = connector
+            .scanout
+            .and_then(|s| frame_view(framebuffers, dbufs, s));
+        connector.recorder.on_end(view.as_ref());
     }
 
     fn set_config(
@@ -908,6 +931,7 @@ impl Connection {
         arrival_ns: u64,
     ) -> Result<Done, Violation> {
         if *r == SetConfigReq::default() {
+            self.snapshot_final(index);
             let connector = &mut self.connectors[index];
             connector.scanout = None;
             connector.stats.set_configs += 1;

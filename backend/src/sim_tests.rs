@@ -1329,8 +1329,15 @@ fn capture_files_are_written_when_the_connection_ends() {
     rig.create_fb(2, 24, 16, gradient);
     assert_eq!(rig.status(0, set_config(0x1001, 24, 16)), 0);
     assert_eq!(rig.status(0, flip(0x1002)), 0);
+    // Linux disables the display before closing: final.png is still the last frame shown.
+    assert_eq!(rig.status(0, Request::SetConfig(SetConfigReq::default())), 0);
     rig.set_frontend_state(5);
     let conn = dir.join("dom3-0").join("conn0");
+    assert_eq!(
+        std::fs::read(conn.join("final.png")).unwrap(),
+        std::fs::read(conn.join("frame-000001.png")).unwrap(),
+        "final.png is the flipped-in frame"
+    );
     for name in [
         "frames.csv",
         "stats.json",

@@ -6,11 +6,11 @@
 #  - the backend's frames.csv has frame 0 = the bars CRC-32 and every frame n >= 1
 #    alternating checker/bars, exactly as the guest computed them from its own code;
 #  - stats.json: FLIPS flips, FLIPS frame-done events, no rule violations;
-#  - PNG snapshots of frames 0 and 1 were written.
+#  - PNG snapshots of frames 0 and 1 and of the last frame shown were written (and an APNG).
 FLIPS=20  # must match kmstest.flips= in guest.cfg
 FRAMES="$OUT/frames"
 log "starting pvdispl-backend"
-start_daemon backend pvdispl-backend --out "$FRAMES" --refresh 60 --snapshot-frames 0,1 --snapshot-at-end --log-frames
+start_daemon backend pvdispl-backend --out "$FRAMES" --refresh 60 --snapshot-frames 0,1 --snapshot-at-end --log-frames --apng --apng-max-frames 30
 wait_for 10 grep -q "serving /local/domain/0/backend/vdispl" "$OUT/backend.log" \
     || result ERROR "pvdispl-backend did not start (see backend.log)"
 run_guest guest.cfg 700
@@ -59,4 +59,6 @@ log "backend-allocated buffers: $be_allocated"
 [ "${be_allocated:-0}" -ge 2 ] || result FAILURE "only ${be_allocated:-0} backend-allocated buffers (expected both of kmstest's)"
 fail_if_missing "$dir/frame-000000.png" "snapshot of frame 0"
 fail_if_missing "$dir/frame-000001.png" "snapshot of frame 1"
+fail_if_missing "$dir/final.png" "snapshot of the last frame shown"
+fail_if_missing "$dir/run.apng" "APNG of the run"
 result SUCCESS "drm_xen_front showed bars ($bars) then $FLIPS flips; every captured checksum matches the guest's own; dom0 CPU per flip ${cpu} ns (${flip_cpu} ns without snapshots) at 640x480 with backend-allocated buffers"

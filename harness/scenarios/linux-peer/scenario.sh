@@ -6,7 +6,7 @@
 #  - the backend's frames.csv has frame 0 = the bars CRC-32 and every frame n >= 1
 #    alternating checker/bars, exactly as the guest computed them from its own code;
 #  - stats.json: FLIPS flips, FLIPS frame-done events, no rule violations;
-#  - PNG snapshots of frames 0 and 1 were written.
+#  - PNG snapshots of frames 0 and 1 and of the last frame shown were written.
 FLIPS=60  # must match kmstest.flips= in guest.cfg
 FRAMES="$OUT/frames"
 log "starting pvdispl-backend"
@@ -56,4 +56,5 @@ milestone backend_stats "cpu_ns_per_flip=$cpu flip_request_cpu_ns=$flip_cpu flip
 [ "$errors" = "{}" ] || result FAILURE "backend saw rule violations: $errors"
 fail_if_missing "$dir/frame-000000.png" "snapshot of frame 0"
 fail_if_missing "$dir/frame-000001.png" "snapshot of frame 1"
+fail_if_missing "$dir/final.png" "snapshot of the last frame shown"
 result SUCCESS "drm_xen_front showed bars ($bars) then $FLIPS flips; every captured checksum matches the guest's own; dom0 CPU per flip ${cpu} ns (${flip_cpu} ns without snapshots) at 1920x1080"
