@@ -15,12 +15,22 @@ use xen::hv::console::PvConsole;
 
 use crate::xen_core;
 
+/// Output kept until the PV console is attached, then replayed into it, so
+/// `xl console` shows the whole log.
+const EARLY_BYTES: usize = 4096;
+
 /// The sinks; one lock so lines never interleave.
 struct Sinks {
     pv: Option<PvConsole>,
+    early: [u8; EARLY_BYTES],
+    early_len: usize,
 }
 
-static SINKS: Mutex<Sinks> = Mutex::new(Sinks { pv: None });
+static SINKS: Mutex<Sinks> = Mutex::new(Sinks {
+    pv: None,
+    early: [0; EARLY_BYTES],
+    early_len: 0,
+});
 
 struct Logger;
 
@@ -39,8 +49,12 @@ pub fn set_level(level: LevelFilter) {
 }
 
 /// Also write to the PV console from now on.
-pub fn attach_pv_console(console: PvConsole) {
-    SINKS.lock().pv = Some(console);
+pub fn attach_pv_console(mut console: PvConsole) {
+    let mut sinks = SINKS.lock();
+    let early_len = sinks.early_len;
+    console.write(&sinks.early[..early_len]);
+    sinks.early_len = 0;
+    sinks.pv = Some(console);
 }
 
 /// Xen's (and QEMU's debugcon) debug port.
@@ -73,8 +87,15 @@ impl LineWriter<'_> {
                 options(nostack, preserves_flags, readonly),
             );
         }
-        if let Some(pv) = self.sinks.pv.as_mut() {
-            pv.write(bytes);
+        match self.sinks.pv.as_mut() {
+            Some(pv) => pv.write(bytes),
+            None => {
+                // Before the PV console exists: keep what fits for replay.
+                let start = self.sinks.early_len;
+                let n = bytes.len().min(EARLY_BYTES - start);
+                self.sinks.early[start..start + n].copy_from_slice(&bytes[..n]);
+                self.sinks.early_len += n;
+            }
         }
         self.len = 0;
     }
@@ -143,6 +164,14 @@ impl Log for Logger {
 pub fn panic_line(args: fmt::Arguments<'_>) {
     match SINKS.try_lock() {
         Some(mut sinks) => write_line(&mut sinks, Level::Error, args),
-        None => write_line(&mut Sinks { pv: None }, Level::Error, args),
+        None => write_line(
+            &mut Sinks {
+                pv: None,
+                early: [0; EARLY_BYTES],
+                early_len: 0,
+            },
+            Level::Error,
+            args,
+        ),
     }
 }

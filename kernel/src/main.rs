@@ -59,15 +59,6 @@ pub extern "C" fn kmain(start_info_paddr: u32) -> ! {
         boot.version,
         boot.rsdp_paddr
     );
-    for e in boot.memmap() {
-        log::info!(
-            "memmap: {:#012x}-{:#012x} type {}",
-            e.addr,
-            e.addr.saturating_add(e.size),
-            e.kind
-        );
-    }
-
     let (image_start, image_end) = pvdispl_boot::image_range();
     let mut reserved = [Range { start: 0, end: 0 }; start_info::MAX_BOOT_RANGES + 1];
     reserved[0] = Range {
@@ -83,6 +74,23 @@ pub extern "C" fn kmain(start_info_paddr: u32) -> ! {
     // only contains identity-mapped RAM (heap, frames) and unpopulated frames
     // (window).
     unsafe { memory::init(&plan) };
+    let entry_tsc = pvdispl_boot::entry_tsc();
+    if leaves.is_some() {
+        // Shared info (pvclock: timed log lines), PV console and xenstore as
+        // early as possible: they only need the memory plan.
+        if let Err(e) = xen_core::init(entry_tsc) {
+            fatal(format_args!("Xen core init failed: {e}"));
+        }
+    }
+    for e in boot.memmap() {
+        log::info!(
+            "memmap: {:#012x}-{:#012x} type {}",
+            e.addr,
+            e.addr.saturating_add(e.size),
+            e.kind
+        );
+    }
+
     let (free_frames, largest) = memory::frame_stats();
     log::info!(
         "memory: image {image_start:#x}-{image_end:#x}, usable {} KiB, heap {} KiB at {:#x}, \
@@ -132,10 +140,6 @@ pub extern "C" fn kmain(start_info_paddr: u32) -> ! {
         exit::exit(Outcome::Success);
     }
 
-    let entry_tsc = pvdispl_boot::entry_tsc();
-    if let Err(e) = xen_core::init(entry_tsc) {
-        fatal(format_args!("Xen core init failed: {e}"));
-    }
     if let Err(e) = grants::init() {
         fatal(format_args!("grant table init failed: {e}"));
     }
