@@ -1330,7 +1330,10 @@ fn capture_files_are_written_when_the_connection_ends() {
     assert_eq!(rig.status(0, set_config(0x1001, 24, 16)), 0);
     assert_eq!(rig.status(0, flip(0x1002)), 0);
     // Linux disables the display before closing: final.png is still the last frame shown.
-    assert_eq!(rig.status(0, Request::SetConfig(SetConfigReq::default())), 0);
+    assert_eq!(
+        rig.status(0, Request::SetConfig(SetConfigReq::default())),
+        0
+    );
     rig.set_frontend_state(5);
     let conn = dir.join("dom3-0").join("conn0");
     assert_eq!(
