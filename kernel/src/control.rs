@@ -26,6 +26,22 @@ pub enum Request {
     Reboot,
 }
 
+/// Map the node's value to a request (`""`: none; unsupported values such as
+/// `suspend` are logged and ignored). Callers that own the xenstore client
+/// themselves (the frontend's store) read the node, call this, acknowledge by
+/// writing `""`, then [`perform`].
+pub fn parse_request(value: &str) -> Option<Request> {
+    match value {
+        "" => None,
+        "poweroff" | "halt" => Some(Request::Poweroff),
+        "reboot" => Some(Request::Reboot),
+        other => {
+            log::warn!("control/shutdown: `{other}` is not supported; ignored");
+            None
+        }
+    }
+}
+
 /// Advertise the features and set the watch.
 pub fn init() -> Result<(), xen::xenstore::client::XsClientError> {
     xen_core::with_xenstore(|xs| {
@@ -48,15 +64,7 @@ pub fn handle_watch_event(event: &WatchEvent) -> Option<Option<Request>> {
     }
     let value = xen_core::with_xenstore(|xs| xs.try_read_string(TxId::NONE, SHUTDOWN_PATH))?;
     let request = match value {
-        Ok(Some(v)) => match v.as_str() {
-            "" => None,
-            "poweroff" | "halt" => Some(Request::Poweroff),
-            "reboot" => Some(Request::Reboot),
-            other => {
-                log::warn!("control/shutdown: `{other}` is not supported; ignored");
-                None
-            }
-        },
+        Ok(Some(v)) => parse_request(&v),
         Ok(None) => None,
         Err(e) => {
             log::warn!("reading control/shutdown: {e}");

@@ -143,8 +143,12 @@ pub fn selftest() -> Result<String, String> {
     }
     let page = page.into_shared();
     let gfn = page.gfn(0);
-    let foreign = alloc_foreign_frames(1).map_err(|e| format!("foreign frame: {e:?}"))?;
-    let target = foreign.gfn(0);
+    let slot = memory::OwnedPage::foreign_slot().map_err(|e| format!("foreign slot: {e:?}"))?;
+    let target = slot.gfn();
+    let spare = memory::OwnedPage::ram().map_err(|e| format!("owned page: {e:?}"))?;
+    if spare.words().iter().any(|w| w.load(Ordering::Relaxed) != 0) {
+        return Err("a fresh owned page is not zeroed".to_string());
+    }
     let result = with_grant_table(|gt| {
         let in_use_before = gt.refs_in_use();
         // Read-only grant to dom0, checked in the table, then revoked.

@@ -154,6 +154,9 @@ pub extern "C" fn kmain(start_info_paddr: u32) -> ! {
         pvdispl_boot::boot_tsc().long_mode.wrapping_sub(entry_tsc),
         xen_core::ns_since_boot().unwrap_or(0) / 1000
     );
+    if let Some(port) = xen_core::xenstore_port() {
+        log::debug!("xenstore ring up, event channel {port}");
+    }
     if let Some(shared) = xen_core::shared_info() {
         let (base_s, base_ns) = shared.wall_clock_base();
         let now = xen_core::clock().map_or(0, xen::platform::Clock::now_ns);

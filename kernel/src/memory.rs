@@ -218,3 +218,60 @@ pub fn alloc_window(nr_pages: usize) -> Result<WindowFrames, ExtentError> {
         nr_pages,
     })
 }
+
+/// Who keeps an [`OwnedPage`]'s frame reserved.
+#[derive(Debug)]
+enum PageOwner {
+    /// A RAM page from the pool (granted to a peer).
+    Ram(SharedPages),
+    /// A foreign-window frame (a peer's grant gets mapped there).
+    ForeignSlot(crate::grants::ForeignFrames),
+}
+
+/// One owned page shared with another domain, seen through atomics: either RAM
+/// we grant, or a foreign-window frame where a peer's grant is mapped (its
+/// words read as all-ones while nothing is mapped). Freed on drop.
+#[derive(Debug)]
+pub struct OwnedPage {
+    view: IdentityPage,
+    owner: PageOwner,
+}
+
+impl OwnedPage {
+    /// A zeroed RAM page.
+    pub fn ram() -> Result<OwnedPage, ExtentError> {
+        let pages = alloc_pages(1)?.into_shared();
+        // SAFETY: the frame is RAM owned by `pages`, which this value keeps
+        // alive as long as the view; `SharedPages` only allows atomic access.
+        let view = unsafe { IdentityPage::new_unchecked(pages.gfn(0)) };
+        Ok(OwnedPage {
+            view,
+            owner: PageOwner::Ram(pages),
+        })
+    }
+
+    /// A foreign-window frame to map a peer's grant at.
+    pub fn foreign_slot() -> Result<OwnedPage, ExtentError> {
+        let frames = crate::grants::alloc_foreign_frames(1)?;
+        // SAFETY: the frame is reserved by `frames` (kept alive with the view)
+        // and only ever accessed atomically; while unmapped it is unpopulated
+        // and reads as all-ones under Xen, which is harmless.
+        let view = unsafe { IdentityPage::new_unchecked(frames.gfn(0)) };
+        Ok(OwnedPage {
+            view,
+            owner: PageOwner::ForeignSlot(frames),
+        })
+    }
+}
+
+impl SharedPage for OwnedPage {
+    fn words(&self) -> &[AtomicU32] {
+        self.view.words()
+    }
+    fn gfn(&self) -> Gfn {
+        match &self.owner {
+            PageOwner::Ram(pages) => pages.gfn(0),
+            PageOwner::ForeignSlot(frames) => frames.gfn(0),
+        }
+    }
+}

@@ -33,6 +33,7 @@ static HYPERVISOR: Once<Hypervisor> = Once::new();
 static SHARED_INFO: Once<SharedInfo> = Once::new();
 static CLOCK: Once<PvClock> = Once::new();
 static XENSTORE: Mutex<Option<Xenstore>> = Mutex::new(None);
+static XENSTORE_PORT: Once<EvtchnPort> = Once::new();
 /// Xen system time at PVH entry (from the entry TSC), ns.
 static BOOT_SYSTEM_NS: AtomicU64 = AtomicU64::new(0);
 
@@ -161,7 +162,14 @@ fn init_xenstore(hv: Hypervisor) -> Result<(), InitError> {
     let transport = RingTransport::new(page, evtchn, clock, port)
         .map_err(|e| InitError::Hypercall("xenstore ring", e.into()))?;
     *XENSTORE.lock() = Some(XenstoreClient::new(transport));
+    XENSTORE_PORT.call_once(|| port);
     Ok(())
+}
+
+/// The xenstore ring's event channel: include it in an
+/// `EventChannels::wait` set to wake up for watch events.
+pub fn xenstore_port() -> Option<EvtchnPort> {
+    XENSTORE_PORT.get().copied()
 }
 
 /// Run `f` with the xenstore client; `None` if xenstore is not up.
