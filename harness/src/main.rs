@@ -129,7 +129,13 @@ fn real_main() -> Result<bool, String> {
                 timeout_override_s: timeout,
                 verbose,
             };
+            let fetch_start = std::time::Instant::now();
             let pk = fetch::fetch(&opts.cache)?;
+            println!(
+                "[harness] packages ready in {:.1} s (kernel {})",
+                fetch_start.elapsed().as_secs_f64(),
+                pk.kver
+            );
             let mut all_ok = true;
             let mut lines = Vec::new();
             for name in &names {
