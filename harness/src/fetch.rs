@@ -269,8 +269,66 @@ fn is_root_user() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
+/// An exclusive claim on a cache directory (`<cache>/.lock/` holding the owner's pid), so two
+/// harness processes sharing a cache never unpack into it at the same time.
+struct CacheLock {
+    dir: PathBuf,
+}
+
+/// Seconds to wait for another harness process to finish with the cache.
+const CACHE_LOCK_WAIT_S: u64 = 600;
+
+impl CacheLock {
+    fn acquire(cache: &Path) -> Result<Self, String> {
+        std::fs::create_dir_all(cache).map_err(|e| format!("{}: {e}", cache.display()))?;
+        let dir = cache.join(".lock");
+        let start = std::time::Instant::now();
+        let mut told = false;
+        loop {
+            match std::fs::create_dir(&dir) {
+                Ok(()) => {
+                    let _ = std::fs::write(dir.join("pid"), std::process::id().to_string());
+                    return Ok(Self { dir });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let owner = std::fs::read_to_string(dir.join("pid")).unwrap_or_default();
+                    let owner = owner.trim();
+                    let alive = !owner.is_empty() && Path::new("/proc").join(owner).exists();
+                    if !alive && start.elapsed().as_secs() >= 2 {
+                        // Owner gone (or never wrote its pid): a stale lock.
+                        let _ = std::fs::remove_dir_all(&dir);
+                        continue;
+                    }
+                    if start.elapsed().as_secs() >= CACHE_LOCK_WAIT_S {
+                        return Err(format!(
+                            "cache {} is locked by pid {owner} for more than {CACHE_LOCK_WAIT_S} s",
+                            cache.display()
+                        ));
+                    }
+                    if !told {
+                        eprintln!(
+                            "[harness] waiting for pid {owner} to finish with {}",
+                            cache.display()
+                        );
+                        told = true;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+                Err(e) => return Err(format!("{}: {e}", dir.display())),
+            }
+        }
+    }
+}
+
+impl Drop for CacheLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Downloads (if needed), verifies and unpacks everything. Prints progress to stderr.
 pub fn fetch(cache: &Path) -> Result<Packages, String> {
+    let _lock = CacheLock::acquire(cache)?;
     crate::util::require_tools(&[
         "apt-get",
         "apt-cache",
@@ -443,6 +501,20 @@ mod tests {
             ["libc6", "libxencall1", "sysvinit-utils", "libyajl2"]
         );
         assert_eq!(m["linux-image-amd64"], ["linux-image-6.1.0-56-amd64"]);
+    }
+
+    #[test]
+    fn cache_lock_is_exclusive_and_released() {
+        let dir = std::env::temp_dir().join(format!("harness-lock-{}", std::process::id()));
+        let lock = CacheLock::acquire(&dir).unwrap();
+        assert!(dir.join(".lock/pid").is_file());
+        drop(lock);
+        assert!(!dir.join(".lock").exists());
+        // A stale lock (dead owner) is taken over.
+        std::fs::create_dir_all(dir.join(".lock")).unwrap();
+        std::fs::write(dir.join(".lock/pid"), "999999999").unwrap();
+        drop(CacheLock::acquire(&dir).unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
