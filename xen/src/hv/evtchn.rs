@@ -138,19 +138,102 @@ impl EventChannels for XenEventChannels {
                 "wait on no ports without a deadline",
             ));
         }
-        loop {
-            if ports.iter().any(|&p| self.shared.is_pending(p)) {
-                return Ok(WaitOutcome::Pending);
-            }
-            let timeout = match deadline_ns {
-                Some(deadline) if self.clock.now_ns() >= deadline => {
-                    return Ok(WaitOutcome::DeadlinePassed)
-                }
-                // 0 means "no timeout" to Xen; a deadline of 0 has passed above.
-                Some(deadline) => deadline,
-                None => 0,
-            };
-            self.hv.poll(ports, timeout)?;
+        let shared = self.shared;
+        let clock = self.clock;
+        let hv = self.hv;
+        wait_loop(
+            || ports.iter().any(|&p| shared.is_pending(p)),
+            || clock.now_ns(),
+            deadline_ns,
+            |timeout| hv.poll(ports, timeout),
+        )
+    }
+}
+
+/// The wait policy, separated from the hypercalls so it is host-tested:
+/// return `Pending` as soon as `any_pending()`, `DeadlinePassed` once
+/// `now_ns() >= deadline`, else `block(timeout)` (0 = no timeout, Xen's
+/// convention) and re-check — `block` may return early (spurious wake-ups).
+pub fn wait_loop(
+    mut any_pending: impl FnMut() -> bool,
+    now_ns: impl Fn() -> u64,
+    deadline_ns: Option<u64>,
+    mut block: impl FnMut(u64) -> Result<(), PlatformError>,
+) -> Result<WaitOutcome, PlatformError> {
+    loop {
+        if any_pending() {
+            return Ok(WaitOutcome::Pending);
         }
+        let timeout = match deadline_ns {
+            Some(deadline) if now_ns() >= deadline => return Ok(WaitOutcome::DeadlinePassed),
+            // A deadline of 0 has passed above, so 0 never reaches Xen as a deadline.
+            Some(deadline) => deadline,
+            None => 0,
+        };
+        block(timeout)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::cell::Cell;
+
+    #[test]
+    fn pending_first_never_blocks() {
+        let r = wait_loop(|| true, || 0, Some(10), |_| panic!("blocked"));
+        assert_eq!(r, Ok(WaitOutcome::Pending));
+    }
+
+    #[test]
+    fn spurious_wakeups_until_the_deadline() {
+        let now = Cell::new(0u64);
+        let blocks = Cell::new(0);
+        let r = wait_loop(
+            || false,
+            || now.get(),
+            Some(100),
+            |timeout| {
+                assert_eq!(timeout, 100);
+                blocks.set(blocks.get() + 1);
+                // Two early returns, then the clock passes the deadline.
+                now.set(if blocks.get() < 3 {
+                    now.get() + 10
+                } else {
+                    100
+                });
+                Ok(())
+            },
+        );
+        assert_eq!(r, Ok(WaitOutcome::DeadlinePassed));
+        assert_eq!(blocks.get(), 3);
+    }
+
+    #[test]
+    fn no_deadline_blocks_without_timeout_until_an_event() {
+        let blocks = Cell::new(0);
+        let r = wait_loop(
+            || blocks.get() == 2,
+            || u64::MAX,
+            None,
+            |timeout| {
+                assert_eq!(timeout, 0);
+                blocks.set(blocks.get() + 1);
+                Ok(())
+            },
+        );
+        assert_eq!(r, Ok(WaitOutcome::Pending));
+    }
+
+    #[test]
+    fn past_deadline_and_errors() {
+        assert_eq!(
+            wait_loop(|| false, || 5, Some(0), |_| panic!("blocked")),
+            Ok(WaitOutcome::DeadlinePassed)
+        );
+        assert_eq!(
+            wait_loop(|| false, || 0, Some(9), |_| Err(PlatformError::Errno(-22))),
+            Err(PlatformError::Errno(-22))
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! use `AtomicU64` on the same words; the time records are read under their
 //! seqlocks.
 
-use core::mem::offset_of;
+use core::mem::{offset_of, size_of};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::abi::memory::XENMAPSPACE_SHARED_INFO;
@@ -16,6 +16,7 @@ use crate::abi::xen::{
     SHARED_INFO_EVTCHN_PENDING_OFFSET, SHARED_INFO_VCPU0_TIME_OFFSET,
     SHARED_INFO_WC_VERSION_OFFSET, XEN_ULONG_BITS,
 };
+use crate::evtchn;
 use crate::hv::hypercall::Hypervisor;
 use crate::hv::pvclock::{read_consistent, TimeRecord};
 use crate::platform::PlatformError;
@@ -50,7 +51,7 @@ impl SharedInfo {
     }
 
     fn u32_at(&self, offset: usize) -> &AtomicU32 {
-        debug_assert!(offset % 4 == 0 && offset + 4 <= core::mem::size_of::<SharedInfoAbi>());
+        debug_assert!(offset % 4 == 0 && offset + 4 <= size_of::<SharedInfoAbi>());
         // SAFETY: the invariant makes `base` a live page for 'static; `offset`
         // is an aligned in-page field offset from the ABI constants, and
         // AtomicU32 has u32's layout. Xen writes concurrently, hence atomic.
@@ -58,7 +59,7 @@ impl SharedInfo {
     }
 
     fn u64_at(&self, offset: usize) -> &AtomicU64 {
-        debug_assert!(offset % 8 == 0 && offset + 8 <= core::mem::size_of::<SharedInfoAbi>());
+        debug_assert!(offset % 8 == 0 && offset + 8 <= size_of::<SharedInfoAbi>());
         // SAFETY: as in `u32_at`, for an 8-aligned 8-byte field.
         unsafe { &*((self.base + offset) as *const AtomicU64) }
     }
@@ -113,32 +114,30 @@ impl SharedInfo {
         }
     }
 
-    fn event_word(&self, bitmap_offset: usize, port: EvtchnPort) -> Option<(&AtomicU64, u64)> {
-        let port = port.0 as usize;
-        if port >= XEN_ULONG_BITS * XEN_ULONG_BITS {
-            return None;
+    /// A 64-word event bitmap of the page as atomics.
+    fn bitmap(&self, offset: usize) -> &[AtomicU64] {
+        debug_assert!(offset + XEN_ULONG_BITS * 8 <= size_of::<SharedInfoAbi>());
+        // SAFETY: the invariant makes `base` a live page; `offset` is the
+        // 8-aligned offset of a `xen_ulong_t[64]` array inside it (ABI
+        // constant), AtomicU64 has u64's layout, and Xen writes concurrently.
+        unsafe {
+            core::slice::from_raw_parts((self.base + offset) as *const AtomicU64, XEN_ULONG_BITS)
         }
-        let word = self.u64_at(bitmap_offset + (port / XEN_ULONG_BITS) * 8);
-        Some((word, 1u64 << (port % XEN_ULONG_BITS)))
     }
 
     /// Whether `port` is pending.
     pub fn is_pending(&self, port: EvtchnPort) -> bool {
-        self.event_word(SHARED_INFO_EVTCHN_PENDING_OFFSET, port)
-            .is_some_and(|(w, bit)| w.load(Ordering::Acquire) & bit != 0)
+        evtchn::test_bit(self.bitmap(SHARED_INFO_EVTCHN_PENDING_OFFSET), port)
     }
 
     /// Test and clear `port`'s pending bit.
     pub fn take_pending(&self, port: EvtchnPort) -> bool {
-        self.event_word(SHARED_INFO_EVTCHN_PENDING_OFFSET, port)
-            .is_some_and(|(w, bit)| w.fetch_and(!bit, Ordering::AcqRel) & bit != 0)
+        evtchn::test_and_clear_bit(self.bitmap(SHARED_INFO_EVTCHN_PENDING_OFFSET), port)
     }
 
     /// Set `port`'s mask bit (no upcall for it; `SCHEDOP_poll` still wakes).
     pub fn mask(&self, port: EvtchnPort) {
-        if let Some((w, bit)) = self.event_word(SHARED_INFO_EVTCHN_MASK_OFFSET, port) {
-            w.fetch_or(bit, Ordering::AcqRel);
-        }
+        evtchn::test_and_set_bit(self.bitmap(SHARED_INFO_EVTCHN_MASK_OFFSET), port);
     }
 }
 
