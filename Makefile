@@ -38,7 +38,7 @@ fmt:
 clippy: target-setup
 	$(CARGO) clippy --workspace --exclude pvdispl-kernel --exclude pvdispl-boot --all-targets -- -D warnings
 	$(CARGO) clippy -p pvdispl-kernel --lib --tests -- -D warnings
-	$(CARGO) clippy -p pvdispl-kernel --target $(KTARGET) -- -D warnings
+	$(CARGO) clippy -p pvdispl-kernel -p pvdispl-boot --target $(KTARGET) -- -D warnings
 
 check: fmt clippy
 
