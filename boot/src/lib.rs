@@ -25,6 +25,8 @@
 
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
 mod entry;
+#[cfg(all(target_arch = "x86_64", target_os = "none"))]
+mod traps;
 
 /// Size of the boot stack `kmain` runs on.
 pub const BOOT_STACK_BYTES: usize = 256 * 1024;
@@ -33,6 +35,37 @@ pub const BOOT_STACK_BYTES: usize = 256 * 1024;
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
 pub fn entry_tsc() -> u64 {
     entry::entry_tsc()
+}
+
+/// What a CPU exception left on the stack, as `ktrap` receives it.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct TrapFrame {
+    /// Exception vector (0..32).
+    pub vector: u64,
+    /// The CPU's error code, or 0 for vectors without one.
+    pub error_code: u64,
+    /// Faulting instruction.
+    pub rip: u64,
+    /// Code segment.
+    pub cs: u64,
+    /// Flags.
+    pub rflags: u64,
+    /// Stack pointer at the fault.
+    pub rsp: u64,
+    /// Stack segment.
+    pub ss: u64,
+}
+
+/// Install the exception IDT (vectors 0..32 call the kernel's `ktrap`).
+///
+/// # Safety
+/// Call once, early, with interrupts disabled. The kernel must define
+/// `#[no_mangle] extern "C" fn ktrap(frame: &TrapFrame) -> !`.
+#[cfg(all(target_arch = "x86_64", target_os = "none"))]
+pub unsafe fn install_trap_handlers() {
+    // SAFETY: forwarded to the caller.
+    unsafe { traps::install() }
 }
 
 /// TSC values recorded by the entry assembly.

@@ -11,6 +11,7 @@
 //! | `fps=N`      | frame pacing, 1..=240                               |
 //! | `demo=NAME`  | demo scene; NAME is `[a-z0-9_-]{1,32}`               |
 //! | `loglevel=L` | `error`, `warn`, `info`, `debug` or `trace`         |
+//! | `crash=K`    | test the failure paths: `panic` or `fault` (#PF)    |
 //!
 //! Unknown options, missing or unexpected values, malformed numbers and
 //! duplicates are all errors ([`CmdlineError`]): the kernel reports them and
@@ -33,6 +34,15 @@ pub enum LogLevel {
     Trace,
 }
 
+/// A deliberate failure, to test the panic handler and the exception path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashKind {
+    /// `crash=panic`: a Rust panic.
+    Panic,
+    /// `crash=fault`: a page fault (read above the identity map).
+    Fault,
+}
+
 /// The parsed command line. String values borrow from the input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options<'a> {
@@ -46,6 +56,8 @@ pub struct Options<'a> {
     pub demo: Option<&'a str>,
     /// `loglevel=L` (default [`LogLevel::Info`]).
     pub log_level: LogLevel,
+    /// `crash=K`.
+    pub crash: Option<CrashKind>,
 }
 
 impl Default for Options<'_> {
@@ -56,6 +68,7 @@ impl Default for Options<'_> {
             fps: None,
             demo: None,
             log_level: LogLevel::Info,
+            crash: None,
         }
     }
 }
@@ -107,7 +120,7 @@ impl fmt::Display for CmdlineError<'_> {
         match self {
             CmdlineError::UnknownOption(n) => write!(
                 f,
-                "unknown option `{n}` (known: selftest, frames=N, fps=N, demo=NAME, loglevel=L)"
+                "unknown option `{n}` (known: selftest, frames=N, fps=N, demo=NAME, loglevel=L, crash=K)"
             ),
             CmdlineError::MissingValue(n) => write!(f, "option `{n}` needs a value (`{n}=...`)"),
             CmdlineError::UnexpectedValue(n) => write!(f, "option `{n}` takes no value"),
@@ -202,6 +215,21 @@ pub fn parse(text: &str) -> Result<Options<'_>, CmdlineError<'_>> {
                     }
                 };
             }
+            "crash" => {
+                first_time(&mut seen.crash, name)?;
+                let value = required(name, value)?;
+                options.crash = Some(match value {
+                    "panic" => CrashKind::Panic,
+                    "fault" => CrashKind::Fault,
+                    _ => {
+                        return Err(CmdlineError::BadValue {
+                            name,
+                            value,
+                            expected: "one of panic, fault",
+                        })
+                    }
+                });
+            }
             _ => return Err(CmdlineError::UnknownOption(name)),
         }
     }
@@ -216,6 +244,7 @@ struct Seen {
     fps: bool,
     demo: bool,
     loglevel: bool,
+    crash: bool,
 }
 
 /// Record that `name` was seen; an error if it already was.
@@ -277,6 +306,9 @@ mod tests {
         assert_eq!(o.fps, Some(60));
         assert_eq!(o.demo, Some("plasma"));
         assert_eq!(o.log_level, LogLevel::Debug);
+        assert_eq!(o.crash, None);
+        assert_eq!(parse("crash=fault").unwrap().crash, Some(CrashKind::Fault));
+        assert_eq!(parse("crash=panic").unwrap().crash, Some(CrashKind::Panic));
     }
 
     #[test]

@@ -22,16 +22,21 @@ mod xen_core;
 use core::panic::PanicInfo;
 
 use log::LevelFilter;
-use pvdispl_kernel::cmdline::{self, LogLevel};
+use pvdispl_kernel::cmdline::{self, CrashKind, LogLevel};
 use pvdispl_kernel::memplan::{self, Range};
 
 use crate::exit::Outcome;
+
+/// An address outside the identity map (first 4 GiB), for `crash=fault`.
+const UNMAPPED_ADDRESS: u64 = 0x10_0000_0000;
 
 /// Rust entry, called by `boot/` on the boot stack with interrupts off.
 #[no_mangle]
 pub extern "C" fn kmain(start_info_paddr: u32) -> ! {
     let kmain_tsc = xen::hv::shared_info::rdtsc();
     console::init(LevelFilter::Info);
+    // SAFETY: once, first thing, interrupts off; `ktrap` is defined below.
+    unsafe { pvdispl_boot::install_trap_handlers() };
     log::info!("pvdispl {} starting", env!("CARGO_PKG_VERSION"));
 
     let leaves = xen_core::detect();
@@ -120,14 +125,27 @@ pub extern "C" fn kmain(start_info_paddr: u32) -> ! {
         LogLevel::Trace => LevelFilter::Trace,
     });
     log::info!(
-        "options: selftest={} frames={:?} fps={:?} demo={:?} loglevel={:?}",
+        "options: selftest={} frames={:?} fps={:?} demo={:?} loglevel={:?} crash={:?}",
         options.is_selftest,
         options.frames,
         options.fps,
         options.demo,
-        options.log_level
+        options.log_level,
+        options.crash
     );
 
+    match options.crash {
+        Some(CrashKind::Panic) => panic!("crash=panic requested on the command line"),
+        Some(CrashKind::Fault) => {
+            log::info!("crash=fault: reading {UNMAPPED_ADDRESS:#x}, above the identity map");
+            // SAFETY: deliberately invalid: the address is outside the 4 GiB
+            // identity map, so the read faults (#PF) before any value exists;
+            // the exception path reports it and never returns here.
+            let value = unsafe { core::ptr::read_volatile(UNMAPPED_ADDRESS as *const u64) };
+            fatal(format_args!("crash=fault: the read returned {value:#x}"));
+        }
+        None => {}
+    }
     if leaves.is_none() {
         let b = pvdispl_boot::boot_tsc();
         log::info!(
@@ -184,6 +202,60 @@ pub extern "C" fn kmain(start_info_paddr: u32) -> ! {
 /// Report a fatal error and exit with failure.
 fn fatal(args: core::fmt::Arguments<'_>) -> ! {
     log::error!("fatal: {args}");
+    exit::exit(Outcome::Failure)
+}
+
+/// Names of the exception vectors (Intel SDM vol. 3, table 6-1).
+const EXCEPTION_NAMES: [&str; 32] = [
+    "#DE divide error",
+    "#DB debug",
+    "NMI",
+    "#BP breakpoint",
+    "#OF overflow",
+    "#BR bound range",
+    "#UD invalid opcode",
+    "#NM device not available",
+    "#DF double fault",
+    "coprocessor segment overrun",
+    "#TS invalid TSS",
+    "#NP segment not present",
+    "#SS stack fault",
+    "#GP general protection",
+    "#PF page fault",
+    "reserved 15",
+    "#MF x87 error",
+    "#AC alignment check",
+    "#MC machine check",
+    "#XM SIMD error",
+    "#VE virtualization",
+    "#CP control protection",
+    "reserved 22",
+    "reserved 23",
+    "reserved 24",
+    "reserved 25",
+    "reserved 26",
+    "reserved 27",
+    "#HV hypervisor injection",
+    "#VC VMM communication",
+    "#SX security",
+    "reserved 31",
+];
+
+/// CPU exception handler, called by `boot/`'s trap stubs: report and crash.
+#[no_mangle]
+/// The stub passes a pointer to the frame it just built on the current stack
+/// (non-null, aligned, valid for as long as this never-returning call runs),
+/// which is what `&TrapFrame` means in the C ABI.
+pub extern "C" fn ktrap(frame: &pvdispl_boot::TrapFrame) -> ! {
+    let cr2 = x86_64::registers::control::Cr2::read_raw();
+    let name = EXCEPTION_NAMES
+        .get(frame.vector as usize)
+        .copied()
+        .unwrap_or("unknown");
+    console::panic_line(format_args!(
+        "CPU exception {} ({name}), error code {:#x}, rip {:#x}, rsp {:#x}, rflags {:#x}, cr2 {cr2:#x}",
+        frame.vector, frame.error_code, frame.rip, frame.rsp, frame.rflags
+    ));
     exit::exit(Outcome::Failure)
 }
 

@@ -5,6 +5,8 @@
 #    The 100 ms deadline-wait figures are logged.
 # 2. A second instance with no work idles; `xl shutdown` must make it power off
 #    cleanly (domain gone, xl reports shutdown reason code 0 = poweroff).
+# 3. A third instance with extra="crash=fault" must print its page fault and
+#    end with shutdown reason crash (3).
 
 # wait_verdict FILE SECONDS: wait for the guest's verdict line using shell
 # builtins only (one `sleep` per second): `wait_for` forks three processes
@@ -78,4 +80,14 @@ cat "$idle_xl_log" | while read -r line; do log "xl: $line"; done
 if ! grep -q "reason code 0 " "$idle_xl_log"; then
     result FAILURE "idle guest did not shut down with reason poweroff: $(grep 'reason code' "$idle_xl_log" | head -n 1)"
 fi
-result SUCCESS "selftest passed on real Xen; xl shutdown powered the idle guest off"
+
+log "crash guest: a deliberate page fault must be reported and end as a crash"
+run_guest crash.cfg 30
+crash_con="$(guest_console pvdispl-crash)"
+expect_in_file "$crash_con" "ERROR: CPU exception 14 (#PF page fault)" "crash guest reported its page fault"
+crash_xl_log=/var/log/xen/xl-pvdispl-crash.log
+fail_if_missing "$crash_xl_log" "xl's log of the crash guest"
+if ! grep -q "reason code 3 " "$crash_xl_log"; then
+    result FAILURE "crash guest did not shut down as crashed: $(grep 'reason code' "$crash_xl_log" | head -n 1)"
+fi
+result SUCCESS "selftest passed on real Xen; xl shutdown powered the idle guest off; a faulting guest reported and crashed"
