@@ -9,8 +9,14 @@ peer_domid=$(xl domid peer)
 # Boot the second guest while the first is connected and flipping (400 flips), so the two
 # device threads serve at the same time (booting both at once under TCG has triple-faulted
 # a Linux guest here once: not what this scenario is about).
-xs_wait 300 "/local/domain/0/backend/vdispl/$peer_domid/0/state" 4 \
-    || result FAILURE "peer's display never connected (see backend.log)"
+# (Polled gently: every 2 s.)
+i=0
+while [ "$(xenstore-read "/local/domain/0/backend/vdispl/$peer_domid/0/state" 2>/dev/null)" != 4 ]; do
+    [ "$i" -ge 150 ] && result FAILURE "peer's display never connected (see backend.log)"
+    xl domid peer >/dev/null 2>&1 || result FAILURE "guest peer died before connecting (see serial.log)"
+    sleep 2
+    i=$((i + 1))
+done
 guest_start bealloc.cfg
 bealloc_domid=$(xl domid bealloc)
 log "guests: peer = dom$peer_domid, bealloc = dom$bealloc_domid"
