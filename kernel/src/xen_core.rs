@@ -127,6 +127,16 @@ pub fn init(entry_tsc: u64) -> Result<(), InitError> {
     let (record, _) = shared.time();
     BOOT_SYSTEM_NS.store(record.system_time_at(entry_tsc), Ordering::Relaxed);
     CLOCK.call_once(|| PvClock::new(shared));
+    let refresh = shared.time_refresh();
+    log::info!(
+        "pvclock: secondary time area {}, record current after {} read(s)",
+        if refresh.is_area_registered {
+            "registered"
+        } else {
+            "refused"
+        },
+        refresh.reads
+    );
 
     // SAFETY: the console page is one of Xen's special pages below 4 GiB
     // (identity-mapped by boot/), used by nothing but this console.

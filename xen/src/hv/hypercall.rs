@@ -34,8 +34,9 @@ use crate::abi::sched::{
     SchedPoll, SchedShutdown, SCHEDOP_POLL, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD, SCHED_POLL_MAX_PORTS,
 };
 use crate::abi::xen::{
-    DOMID_SELF, HYPERCALL_ENTRY_SIZE, HYPERVISOR_EVENT_CHANNEL_OP, HYPERVISOR_GRANT_TABLE_OP,
-    HYPERVISOR_HVM_OP, HYPERVISOR_MEMORY_OP, HYPERVISOR_SCHED_OP,
+    VcpuTimeInfo, DOMID_SELF, HYPERCALL_ENTRY_SIZE, HYPERVISOR_EVENT_CHANNEL_OP,
+    HYPERVISOR_GRANT_TABLE_OP, HYPERVISOR_HVM_OP, HYPERVISOR_MEMORY_OP, HYPERVISOR_SCHED_OP,
+    HYPERVISOR_VCPU_OP,
 };
 use crate::hv::cpuid::XenLeaves;
 use crate::platform::PlatformError;
@@ -51,6 +52,9 @@ struct HypercallPage(UnsafeCell<[u8; PAGE_SIZE]>);
 unsafe impl Sync for HypercallPage {}
 
 static HYPERCALL_PAGE: HypercallPage = HypercallPage(UnsafeCell::new([0; PAGE_SIZE]));
+
+/// `VCPUOP_register_vcpu_time_memory_area` (`vcpu.h`).
+const VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA: u32 = 13;
 
 /// `XENMEM_populate_physmap` (`memory.h`).
 const XENMEM_POPULATE_PHYSMAP: u32 = 6;
@@ -210,6 +214,39 @@ impl Hypervisor {
         } else {
             Err(PlatformError::Exhausted("memory reservation"))
         }
+    }
+
+    // ---- vcpu_op ----------------------------------------------------------
+
+    /// `VCPUOP_register_vcpu_time_memory_area`: Xen keeps a second copy of
+    /// `vcpu`'s `vcpu_time_info` at `area` and, importantly, refreshes both
+    /// copies at once (`force_update_vcpu_system_time`).
+    ///
+    /// # Safety
+    /// `area` must stay valid, 32-byte sized and unused by anything else for
+    /// the rest of the program (Xen writes it at every time update), and must
+    /// not cross a page boundary.
+    pub unsafe fn vcpu_register_time_memory_area(
+        &self,
+        vcpu: u32,
+        area: *mut VcpuTimeInfo,
+    ) -> Result<(), PlatformError> {
+        let mut arg: u64 = area as u64;
+        // SAFETY: `arg` is a valid `vcpu_register_time_memory_area` (one
+        // guest address); the area's lifetime is the caller's obligation.
+        let rc = unsafe {
+            self.hypercall(
+                HYPERVISOR_VCPU_OP,
+                [
+                    u64::from(VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA),
+                    u64::from(vcpu),
+                    &mut arg as *mut u64 as u64,
+                    0,
+                    0,
+                ],
+            )
+        };
+        errno(rc).map(drop)
     }
 
     // ---- hvm_op ----------------------------------------------------------

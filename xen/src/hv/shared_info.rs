@@ -22,6 +22,29 @@ use crate::hv::pvclock::{read_consistent, TimeRecord};
 use crate::platform::PlatformError;
 use crate::types::{EvtchnPort, Gfn};
 
+/// The secondary `vcpu_time_info` Xen keeps up to date (see
+/// [`SharedInfo::refresh_time`]); registering it is what forces a refresh.
+#[repr(C, align(64))]
+struct SecondaryTime(core::cell::UnsafeCell<VcpuTimeInfo>);
+
+// SAFETY: Rust code never accesses the contents; only Xen writes them.
+unsafe impl Sync for SecondaryTime {}
+
+static SECONDARY_TIME: SecondaryTime = SecondaryTime(core::cell::UnsafeCell::new(VcpuTimeInfo {
+    version: 0,
+    pad0: 0,
+    tsc_timestamp: 0,
+    system_time: 0,
+    tsc_to_system_mul: 0,
+    tsc_shift: 0,
+    flags: 0,
+    pad1: [0; 2],
+}));
+
+/// How often [`SharedInfo::refresh_time`] re-reads (yielding in between)
+/// before giving up; Xen updates the record at least once a second.
+const TIME_REFRESH_ATTEMPTS: u32 = 100_000;
+
 /// The mapped shared-info page.
 ///
 /// Invariant: `base` is the identity-mapped address of a page that Xen's
@@ -29,6 +52,17 @@ use crate::types::{EvtchnPort, Gfn};
 #[derive(Debug)]
 pub struct SharedInfo {
     base: usize,
+    time_refresh: TimeRefresh,
+}
+
+/// How the time record was made current when the page was mapped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimeRefresh {
+    /// Whether Xen accepted the secondary time area (forcing a refresh).
+    pub is_area_registered: bool,
+    /// Reads (with a yield between them) until the record was current; 1 if
+    /// it was current at once.
+    pub reads: u32,
 }
 
 impl SharedInfo {
@@ -40,9 +74,50 @@ impl SharedInfo {
     pub unsafe fn map(hv: &Hypervisor, gfn: Gfn) -> Result<SharedInfo, PlatformError> {
         // SAFETY: the caller guarantees the frame is ours to replace.
         unsafe { hv.add_to_physmap(XENMAPSPACE_SHARED_INFO, 0, gfn) }?;
-        Ok(SharedInfo {
+        let mut shared = SharedInfo {
             base: gfn.addr() as usize,
-        })
+            time_refresh: TimeRefresh::default(),
+        };
+        shared.time_refresh = shared.refresh_time(hv)?;
+        Ok(shared)
+    }
+
+    /// Make vCPU 0's time record current.
+    ///
+    /// The record in a freshly mapped page can be stale: Xen rewrites it at
+    /// context switches and once a second, and a TSC offset set while the
+    /// domain was built may not be reflected yet (seen on real Xen 4.17: a
+    /// `tsc_timestamp` far ahead of the guest's TSC, i.e. time "before boot").
+    /// Registering a secondary time area makes Xen refresh both copies at
+    /// once. If that is refused, wait (yielding) for a regular update.
+    #[cfg(target_arch = "x86_64")]
+    fn refresh_time(&self, hv: &Hypervisor) -> Result<TimeRefresh, PlatformError> {
+        // SAFETY: the area is a static owned by this module, 32 bytes inside
+        // one 64-byte-aligned block (never crosses a page), written only by Xen
+        // and never read by Rust code.
+        let registered = unsafe { hv.vcpu_register_time_memory_area(0, SECONDARY_TIME.0.get()) };
+        for reads in 1..=TIME_REFRESH_ATTEMPTS {
+            let (record, tsc) = self.time();
+            if record.tsc_timestamp <= tsc && record.tsc_to_system_mul != 0 {
+                return Ok(TimeRefresh {
+                    is_area_registered: registered.is_ok(),
+                    reads,
+                });
+            }
+            hv.yield_now();
+        }
+        registered?;
+        Err(PlatformError::NotHeld("a current pvclock record"))
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn refresh_time(&self, _hv: &Hypervisor) -> Result<TimeRefresh, PlatformError> {
+        Ok(TimeRefresh::default())
+    }
+
+    /// How the time record was made current at mapping time.
+    pub fn time_refresh(&self) -> TimeRefresh {
+        self.time_refresh
     }
 
     /// The frame the page is mapped at.
