@@ -28,7 +28,7 @@ use crate::limits::{Budget, Reservation};
 use crate::pacing::Pacer;
 use crate::pixel::PixelFormat;
 use crate::platform::{read_u32, write_words, GrantMemory, Platform};
-use crate::rings::{EventRing, RequestRing, RingCorruption};
+use crate::rings::{EventRing, Push, RequestRing, RingCorruption};
 use crate::rules::{Rule, Violation};
 use crate::settings::Settings;
 use crate::stats::{ConnectorStats, Summary};
@@ -258,6 +258,18 @@ impl Connection {
             .map(self.domid, &[cc.evt_ring_ref], true)
             .map_err(|e| format!("mapping evt-ring-ref {}: {e}", cc.evt_ring_ref))?;
         let events = EventRing::attach(evt_page).map_err(|e| format!("event page: {e}"))?;
+        match events.unconsumed() {
+            Ok(0) => {}
+            Ok(n) => log::warn!(
+                "dom{}/{}/c{}: event page starts with {n} unread entries before in_prod {}; \
+                 continuing after them, never overwriting them",
+                self.domid,
+                self.device,
+                cc.index,
+                events.in_prod()
+            ),
+            Err(e) => return Err(format!("event page: {e}")),
+        }
         let requests = RequestRing::attach(req_page);
         let req_port = platform
             .evtchn
@@ -468,12 +480,18 @@ impl Connection {
                     connector: index as u32,
                     what,
                 })?;
-            if !pushed {
+            if pushed != Push::Written {
                 if connector.stalled_since.is_none() {
                     connector.stalled_since = Some(now);
                     connector.stats.event_page_stalls += 1;
+                    let why = if pushed == Push::Full {
+                        "event page full"
+                    } else {
+                        connector.stats.event_wrap_stalls += 1;
+                        "next event slot unread across the u32 index wrap"
+                    };
                     log::warn!(
-                        "dom{}/{}/c{}: event page full, holding frame-done {} until the frontend consumes",
+                        "dom{}/{}/c{}: {why}, holding frame-done {} until the frontend consumes",
                         domid,
                         self.device,
                         index,

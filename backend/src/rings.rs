@@ -8,9 +8,13 @@
 //! (which is also what an index moving backwards looks like) is corruption.
 //!
 //! Event page (`struct xendispl_event_page`): `in_cons` (frontend) and `in_prod`
-//! (backend), then 63 slots; slot = index % 63. A consumer index beyond the
-//! producer is corruption. A full page is not an error: the caller keeps the
-//! event and retries (events are never dropped).
+//! (backend), then 63 slots; slot = index % 63 with free-running u32 indices.
+//! 63 is not a power of two, so the slot sequence jumps when the index wraps
+//! (`2^32 mod 63 = 4`): the producer also waits when the next index's slot
+//! still holds an unread event from just before the wrap
+//! ([`event_slot_is_free`]). A consumer index beyond the producer is
+//! corruption. A full page is not an error: the caller keeps the event and
+//! retries (events are never dropped).
 //!
 //! Memory ordering follows `ring.h`: read `req_prod`, then (acquire) the
 //! entries; write the entries, then (release) `rsp_prod`/`in_prod`; full fence
@@ -187,7 +191,53 @@ impl RequestRing {
     }
 }
 
+/// `2^32 mod XENDISPL_IN_RING_LEN` (= 4): where the slot sequence restarts when
+/// the free-running u32 index wraps. Index `u32::MAX` lives in slot 3, the next
+/// index (0) in slot 0 again, so indices `2^32 - 4 .. 2^32` and `0 .. 4` share
+/// slots 0..3.
+pub const IN_RING_WRAP_STEP: u32 = ((1u64 << 32) % XENDISPL_IN_RING_LEN as u64) as u32;
+
+/// Whether the producer may write index `prod` while the `unconsumed` indices
+/// `prod - unconsumed .. prod` (wrapping) are still unread.
+///
+/// The consumer reads index `k` from slot `k % 63` (u32 arithmetic,
+/// `XENDISPL_IN_RING_REF`), so `prod` may only be written if no unread index
+/// `prod - j` (1 <= j <= unconsumed) shares its slot:
+/// - without a wrap in between (`j <= prod`): `prod - j ≡ prod (mod 63)` iff
+///   `63 | j`, i.e. only `j = 63`: the page is full;
+/// - across the wrap (`j > prod`): `prod - j + 2^32 ≡ prod (mod 63)` iff
+///   `j ≡ 2^32 ≡ 4 (mod 63)`; below 63 only `j = 4`, possible iff `prod < 4`.
+///
+/// So besides a full page (63 unread), the producer must wait while
+/// `prod < 4` and at least 4 events are unread: writing would overwrite the
+/// unread event `prod - 4` (index `2^32 - 4 + prod`).
+pub fn event_slot_is_free(prod: u32, unconsumed: u32) -> bool {
+    let len = XENDISPL_IN_RING_LEN as u32;
+    unconsumed < len && !(prod < IN_RING_WRAP_STEP && unconsumed >= IN_RING_WRAP_STEP)
+}
+
+/// Outcome of [`EventRing::push`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Push {
+    /// The event is published.
+    Written,
+    /// 63 events are unread: nothing written.
+    Full,
+    /// Fewer than 63 events are unread, but the slot of the next index still
+    /// holds an unread event because the u32 index wrapped (see
+    /// [`event_slot_is_free`]): nothing written.
+    WrapSlotBusy,
+}
+
 /// The backend (producer) end of the event page.
+///
+/// Indices at connect: the backend continues at the `in_prod` it finds in the
+/// page (like `ring.h`'s `BACK_RING_ATTACH`), whatever its value, and treats
+/// `in_cons .. in_prod` as events the frontend has not read yet — they are
+/// never overwritten, and a consumer more than 63 behind (or ahead) is
+/// corruption. Linux's xen-front allocates the page zeroed on every connect, so
+/// it starts at 0/0; another frontend may start anywhere, including just below
+/// the u32 wrap.
 pub struct EventRing {
     memory: Box<dyn GrantMemory>,
     in_prod: u32,
@@ -199,12 +249,17 @@ impl EventRing {
         let in_prod =
             word(memory.as_ref(), XENDISPL_EVENT_PAGE_IN_PROD_OFFSET).load(Ordering::Acquire);
         let ring = EventRing { memory, in_prod };
-        ring.free_slots()?;
+        ring.unconsumed()?;
         Ok(ring)
     }
 
-    /// Slots the consumer has freed.
-    pub fn free_slots(&self) -> Result<u32, RingCorruption> {
+    /// Our producer index.
+    pub fn in_prod(&self) -> u32 {
+        self.in_prod
+    }
+
+    /// Events published and not yet consumed (`in_prod - in_cons`).
+    pub fn unconsumed(&self) -> Result<u32, RingCorruption> {
         let in_cons =
             word(self.memory.as_ref(), XENDISPL_EVENT_PAGE_IN_CONS_OFFSET).load(Ordering::Acquire);
         let used = self.in_prod.wrapping_sub(in_cons);
@@ -214,13 +269,17 @@ impl EventRing {
                 in_prod: self.in_prod,
             });
         }
-        Ok(XENDISPL_IN_RING_LEN as u32 - used)
+        Ok(used)
     }
 
-    /// Publish one event; `Ok(false)` if the page is full (nothing written).
-    pub fn push(&mut self, packet: &Packet) -> Result<bool, RingCorruption> {
-        if self.free_slots()? == 0 {
-            return Ok(false);
+    /// Publish one event unless its slot still holds an unread one.
+    pub fn push(&mut self, packet: &Packet) -> Result<Push, RingCorruption> {
+        let used = self.unconsumed()?;
+        if used >= XENDISPL_IN_RING_LEN as u32 {
+            return Ok(Push::Full);
+        }
+        if !event_slot_is_free(self.in_prod, used) {
+            return Ok(Push::WrapSlotBusy);
         }
         let slot = self.in_prod as usize % XENDISPL_IN_RING_LEN;
         store_packet(
@@ -232,7 +291,7 @@ impl EventRing {
         // Release: the event slot is visible before the new in_prod.
         word(self.memory.as_ref(), XENDISPL_EVENT_PAGE_IN_PROD_OFFSET)
             .store(self.in_prod, Ordering::Release);
-        Ok(true)
+        Ok(Push::Written)
     }
 }
 
@@ -337,14 +396,14 @@ mod tests {
     #[test]
     fn event_page_fills_up_wraps_modulo_63_and_detects_bad_consumers() {
         let (page, memory) = shared();
-        let start = u32::MAX - 10;
+        let start = 1000;
         set(&page, XENDISPL_EVENT_PAGE_IN_PROD_OFFSET, start);
         set(&page, XENDISPL_EVENT_PAGE_IN_CONS_OFFSET, start);
         let mut ring = EventRing::attach(memory).unwrap();
         for k in 0..63u32 {
-            assert_eq!(ring.push(&[k as u8; PACKET_SIZE]), Ok(true));
+            assert_eq!(ring.push(&[k as u8; PACKET_SIZE]), Ok(Push::Written));
         }
-        assert_eq!(ring.push(&[0xff; PACKET_SIZE]), Ok(false), "page full");
+        assert_eq!(ring.push(&[0xff; PACKET_SIZE]), Ok(Push::Full));
         let last = start.wrapping_add(62);
         let slot = last as usize % XENDISPL_IN_RING_LEN;
         assert_eq!(
@@ -360,7 +419,7 @@ mod tests {
             XENDISPL_EVENT_PAGE_IN_CONS_OFFSET,
             start.wrapping_add(1),
         );
-        assert_eq!(ring.push(&[0xff; PACKET_SIZE]), Ok(true));
+        assert_eq!(ring.push(&[0xff; PACKET_SIZE]), Ok(Push::Written));
         set(
             &page,
             XENDISPL_EVENT_PAGE_IN_CONS_OFFSET,
@@ -370,5 +429,71 @@ mod tests {
             ring.push(&[0; PACKET_SIZE]),
             Err(RingCorruption::EventConsumerOverflow { .. })
         ));
+    }
+
+    /// Reference: does writing `prod` hit the slot of an unread index?
+    fn slot_collides(prod: u32, unconsumed: u32) -> bool {
+        let slot = prod % XENDISPL_IN_RING_LEN as u32;
+        (1..=unconsumed).any(|j| prod.wrapping_sub(j) % XENDISPL_IN_RING_LEN as u32 == slot)
+    }
+
+    #[test]
+    fn slot_rule_matches_a_brute_force_check_around_the_wrap() {
+        assert_eq!(IN_RING_WRAP_STEP, 4);
+        let window = (0..400u32).map(|k| k.wrapping_sub(200));
+        let elsewhere = [63, 64, 125, 126, 1 << 31, 4_000_000_000];
+        for prod in window.chain(elsewhere) {
+            for used in 0..=XENDISPL_IN_RING_LEN as u32 {
+                let expected = used < XENDISPL_IN_RING_LEN as u32 && !slot_collides(prod, used);
+                assert_eq!(
+                    event_slot_is_free(prod, used),
+                    expected,
+                    "prod {prod:#x}, {used} unread"
+                );
+            }
+        }
+        // The case the old `63 - used` rule got wrong: 4 unread across the wrap.
+        assert!(slot_collides(0, 4));
+        assert!(!event_slot_is_free(0, 4));
+        assert!(event_slot_is_free(0, 3));
+        assert!(event_slot_is_free(4, 62));
+    }
+
+    #[test]
+    fn producer_waits_at_the_u32_wrap_instead_of_overwriting_unread_events() {
+        let (page, memory) = shared();
+        let start = u32::MAX - 9; // slots 57..=62, 0..=3, then index 0 is slot 0 again
+        set(&page, XENDISPL_EVENT_PAGE_IN_PROD_OFFSET, start);
+        set(&page, XENDISPL_EVENT_PAGE_IN_CONS_OFFSET, start);
+        let mut ring = EventRing::attach(memory).unwrap();
+        for k in 0..10u8 {
+            assert_eq!(ring.push(&[k; PACKET_SIZE]), Ok(Push::Written));
+        }
+        assert_eq!(ring.in_prod(), 0);
+        // Index 0's slot holds unread index 2^32 - 4 (event 6).
+        assert_eq!(ring.push(&[0xee; PACKET_SIZE]), Ok(Push::WrapSlotBusy));
+        let read = |index: u32| {
+            read_u32(
+                &*page,
+                XENDISPL_IN_RING_OFFS + (index % 63) as usize * PACKET_SIZE,
+            )
+            .unwrap()
+        };
+        for k in 0..10u32 {
+            assert_eq!(
+                read(start.wrapping_add(k)),
+                u32::from_ne_bytes([k as u8; 4])
+            );
+        }
+        // The consumer reads up to 2^32 - 4 inclusive: 3 unread, index 0 is free.
+        set(&page, XENDISPL_EVENT_PAGE_IN_CONS_OFFSET, u32::MAX - 2);
+        assert_eq!(ring.push(&[0xee; PACKET_SIZE]), Ok(Push::Written));
+        // Index 1's slot is that of 2^32 - 3, still unread.
+        assert_eq!(ring.push(&[0xef; PACKET_SIZE]), Ok(Push::WrapSlotBusy));
+        set(&page, XENDISPL_EVENT_PAGE_IN_CONS_OFFSET, 0);
+        assert_eq!(ring.push(&[0xef; PACKET_SIZE]), Ok(Push::Written));
+        assert_eq!(read(0), 0xeeee_eeee);
+        assert_eq!(read(1), 0xefef_efef);
+        assert_eq!(read(u32::MAX), 0x0909_0909, "index 2^32 - 1 untouched");
     }
 }

@@ -141,6 +141,11 @@ impl Rig {
 
     /// The frontend allocates rings, publishes them and goes Initialised.
     fn publish(&mut self, nr_connectors: usize) {
+        self.publish_with_event_indices(nr_connectors, 0);
+    }
+
+    /// [`Rig::publish`] with every event page's `in_prod` = `in_cons` = `start`.
+    fn publish_with_event_indices(&mut self, nr_connectors: usize, start: u32) {
         self.connectors.clear();
         for i in 0..nr_connectors {
             let (req_refs, ring) = self.guest.grant(1);
@@ -158,6 +163,8 @@ impl Rig {
             // RING_INIT / SHARED_RING_INIT: req_event = rsp_event = 1.
             write_words(&ring, 4, &1u32.to_le_bytes()).unwrap();
             write_words(&ring, 12, &1u32.to_le_bytes()).unwrap();
+            write_words(&events, 0, &start.to_le_bytes()).unwrap();
+            write_words(&events, 4, &start.to_le_bytes()).unwrap();
             self.connectors.push(FrontConnector {
                 ring,
                 events,
@@ -165,7 +172,7 @@ impl Rig {
                 evt_port,
                 req_prod: 0,
                 rsp_cons: 0,
-                in_cons: 0,
+                in_cons: start,
                 next_id: 0,
             });
         }
@@ -1173,6 +1180,38 @@ fn full_event_page_stalls_and_never_drops_an_event() {
     let s = rig.stats(0);
     assert_eq!((s.frame_done_sent, s.event_page_stalls), (68, 1));
     assert!(s.event_stall_ns >= 1_000_000);
+}
+
+#[test]
+fn event_indices_wrapping_past_u32_max_never_overwrite_unread_events() {
+    let mut rig = Rig::new(&[(16, 16)], None, false, settings(Refresh::Off));
+    // A frontend whose event page starts 10 below the u32 wrap: indices
+    // 2^32-10 .. 2^32-1 use slots 57..62 and 0..3, and index 0 is slot 0 again.
+    rig.set_frontend_state(1);
+    let start = u32::MAX - 9;
+    rig.publish_with_event_indices(1, start);
+    assert_eq!(rig.backend_state(), "4");
+    rig.create_fb(1, 16, 16, gradient);
+    assert_eq!(rig.status(0, set_config(0x1001, 16, 16)), 0);
+    // The frontend does not consume; 10 events fit, the 11th would land on
+    // the unread event 6 (index 2^32-4).
+    for _ in 0..13 {
+        assert_eq!(rig.status(0, flip(0x1001)), 0);
+    }
+    let s = rig.stats(0);
+    assert_eq!(
+        (s.frame_done_sent, s.event_page_stalls, s.event_wrap_stalls),
+        (10, 1, 1)
+    );
+    assert_eq!(read_u32(&rig.connectors[0].events, 4), Ok(0), "in_prod");
+    let ids: Vec<u16> = rig.take_events(0).iter().map(|e| e.id).collect();
+    assert_eq!(ids, (0..10).collect::<Vec<u16>>(), "no event overwritten");
+    rig.tick(1_000_000);
+    let ids: Vec<u16> = rig.take_events(0).iter().map(|e| e.id).collect();
+    assert_eq!(ids, [10, 11, 12], "held events delivered in order");
+    let s = rig.stats(0);
+    assert_eq!((s.frame_done_sent, s.event_page_stalls), (13, 1));
+    assert_eq!(rig.connectors[0].in_cons, 3);
 }
 
 #[test]

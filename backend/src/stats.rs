@@ -75,8 +75,12 @@ pub struct ConnectorStats {
     pub late_events: u64,
     /// Vblanks that repeated a frame between two flips.
     pub missed_vblanks: u64,
-    /// Times the event page was full when an event was due.
+    /// Times a due event could not be written (page full, or its slot unread
+    /// across the index wrap) and had to wait.
     pub event_page_stalls: u64,
+    /// Of those, stalls with fewer than 63 unread events because the next
+    /// index's slot still held an unread event from before the u32 index wrap.
+    pub event_wrap_stalls: u64,
     /// Total time events waited for space, ns.
     pub event_stall_ns: u64,
     /// Error replies, by rule name.
