@@ -62,16 +62,47 @@ kmstest:
 	CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS='-C target-feature=+crt-static' \
 		$(CARGO) build -p pvdispl-kmstest --release --target x86_64-unknown-linux-gnu
 
-xen-test: kernel backend kmstest harness
+xen-test: kernel backend kmstest harness demo-expected
 	$(HARNESS) run --cache $(CACHE_DIR) --out $(OUT_DIR)/xen-test $(if $(SCENARIO),--scenario $(SCENARIO),--all) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
-run: kernel backend harness
-	@echo "run: not implemented yet" >&2; exit 1
+# run: DEMO=<scene> (default plasma), RUN_FRAMES flips (0 = until the time limit), RUN_SIZE.
+# Generates a harness scenario from tools/run-demo/ into $(TARGET_DIR)/run-scenarios/$(DEMO)/,
+# boots it, then checks the capture against host renders (demo-check) on the host.
+RUN_FRAMES ?= 300
+RUN_SIZE   ?= 480x270
+RUN_DIR    := $(OUT_DIR)/run/$(DEMO)
+DEMO_RENDER := $(TARGET_DIR)/release/demo-render
+DEMO_CHECK  := $(TARGET_DIR)/release/demo-check
+run: kernel backend harness demo-tools
+	@$(DEMO_RENDER) --list | grep -qx -- '$(DEMO)' || { echo "run: unknown DEMO=$(DEMO); valid: $$($(DEMO_RENDER) --list | tr '\n' ' ')" >&2; exit 2; }
+	@rm -rf $(TARGET_DIR)/run-scenarios/$(DEMO) && mkdir -p $(TARGET_DIR)/run-scenarios/$(DEMO)
+	@cp tools/run-demo/scenario.sh tools/run-demo/scenario.conf $(TARGET_DIR)/run-scenarios/$(DEMO)/
+	@printf 'DEMO=%s\nFRAMES=%s\nSIZE=%s\n' '$(DEMO)' '$(RUN_FRAMES)' '$(RUN_SIZE)' > $(TARGET_DIR)/run-scenarios/$(DEMO)/run.env
+	@echo "run: booting Xen + dom0 in QEMU (TCG), then the unikernel with demo=$(DEMO) for $(RUN_FRAMES) flips at $(RUN_SIZE)"
+	$(HARNESS) run --cache $(CACHE_DIR) --scenarios $(TARGET_DIR)/run-scenarios --scenario $(DEMO) --out $(OUT_DIR)/run $(if $(TIMEOUT),--timeout $(TIMEOUT))
+	@if [ '$(DEMO)' = stats ]; then \
+		$(DEMO_CHECK) --live --scene stats --size $(RUN_SIZE) --dir $(RUN_DIR); \
+	else \
+		last=$$(awk -F, 'NR == 2 { t0 = $$3 } END { print int(($$3 - t0) / 16666667) + 600 }' $(RUN_DIR)/frames.csv); \
+		$(DEMO_RENDER) --scene $(DEMO) --size $(RUN_SIZE) --frames 0-$$last > $(RUN_DIR)/expected.txt && \
+		$(DEMO_CHECK) --table $(RUN_DIR)/expected.txt --scene $(DEMO) --size $(RUN_SIZE) --dir $(RUN_DIR) --require 0; \
+	fi
+	@echo "run: output in $(RUN_DIR)/ (frame-*.png, final.png, run.apng, stats.json, frames.csv, serial.log)"
 
 # ---- demo scenes (host) -------------------------------------------------------
 # bench: each scene at 1920x1080 vs a memset of the same buffer (ratio per scene).
 # gallery: host renders of every scene (PNG + checksum) into $(OUT_DIR)/gallery.
-.PHONY: bench gallery
+.PHONY: bench gallery demo-tools demo-expected
+# demo-tools: demo-render + demo-check (host, and shipped to dom0 by the demos scenario).
+# demo-expected: host checksums of frames 0..1799 of every scene at 320x240 for that scenario.
+demo-tools:
+	$(CARGO) build --release -p demo-render
+
+demo-expected: demo-tools
+	@mkdir -p $(TARGET_DIR)/demo-expected
+	$(DEMO_RENDER) --list > $(TARGET_DIR)/demo-expected/scenes.txt
+	$(DEMO_RENDER) --all --frames 0-1799 --size 320x240 > $(TARGET_DIR)/demo-expected/320x240.txt
+
 bench:
 	$(CARGO) bench -p demos
 

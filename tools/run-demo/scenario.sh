@@ -1,0 +1,59 @@
+# make run: the pvdispl unikernel showing one demo scene on real Xen, captured by our backend.
+#
+# run.env (written by `make run`): DEMO (scene), FRAMES (flips, 0 = until the time limit),
+# SIZE (connector WxH). The backend writes a PNG every 60 frames and of the last frame, an APNG
+# of the whole run and stats.json; they are moved to the top of $OUT (out/run/<scene>/).
+# shellcheck source=/dev/null
+. /payload/run.env
+FRAMES_DIR="$OUT/capture"
+log "starting pvdispl-backend"
+start_daemon backend pvdispl-backend --out "$FRAMES_DIR" --refresh 60 --snapshot-every 60 \
+    --snapshot-at-end --apng --apng-max-frames "${APNG_FRAMES:-600}"
+wait_for 10 grep -q "serving /local/domain/0/backend/vdispl" "$OUT/backend.log" \
+    || result ERROR "pvdispl-backend did not start (see backend.log)"
+
+name="pvdispl-$DEMO"
+{
+    echo "name = \"$name\""
+    echo 'type = "pvh"'
+    echo 'kernel = "/payload/pvdispl"'
+    echo 'memory = 64'
+    echo 'vcpus = 1'
+    echo "vdispl = [ 'backend=0,be-alloc=0,connectors=c0:$SIZE' ]"
+    echo "extra = \"demo=$DEMO fps=60 frames=$FRAMES\""
+    echo 'on_poweroff = "destroy"'
+    echo 'on_crash = "destroy"'
+} >/tmp/run.cfg
+cp /tmp/run.cfg "$OUT/$name.cfg"
+log "$DEMO: $FRAMES flips at $SIZE, 60 fps"
+guest_start /tmp/run.cfg
+domid=$(xl domid "$name" 2>/dev/null)
+dir="$FRAMES_DIR/dom$domid-0/conn0"
+limit=$((SCENARIO_TIMEOUT - 60))
+deadline=$((EPOCHSECONDS + limit))
+# Progress: frames shown so far (frames.csv has a header line), every 5 s.
+while xenstore-exists "/local/domain/$domid" 2>/dev/null; do
+    if [ "$EPOCHSECONDS" -ge "$deadline" ]; then
+        log "$DEMO: time limit ($limit s) reached, xl shutdown"
+        xl shutdown "$name" >/dev/null 2>&1
+        break
+    fi
+    n=0
+    if [ -f "$dir/frames.csv" ]; then
+        while read -r _; do n=$((n + 1)); done <"$dir/frames.csv"
+        n=$((n - 1))
+    fi
+    log "$DEMO: $n frames shown"
+    sleep 5
+done
+guest_wait "$name" 60 || result FAILURE "guest $name did not stop"
+[ -z "$GUEST_CRASH" ] || result FAILURE "guest $name crashed: $GUEST_CRASH"
+grep -E "display|Test result|ERROR|unknown demo" "$OUT/console-$name.log" | while read -r line; do log "guest: $line"; done
+# The backend writes run.apng, then stats.json, when the connection ends.
+wait_for 60 test -f "$dir/stats.json" || result FAILURE "backend wrote no stats.json (see backend.log)"
+mv "$dir"/* "$OUT/" || result ERROR "could not move the capture to $OUT"
+shown=$(($(wc -l <"$OUT/frames.csv") - 1))
+errors=$(tr -d ' \n' <"$OUT/stats.json" | sed -n 's/.*"errors_by_rule":\({[^}]*}\).*/\1/p')
+[ "$errors" = "{}" ] || result FAILURE "backend saw rule violations: $errors"
+[ "$shown" -gt 0 ] || result FAILURE "no frame was shown"
+result SUCCESS "$DEMO: $shown frames shown at $SIZE; PNG snapshots, run.apng, stats.json and frames.csv in \$OUT"
