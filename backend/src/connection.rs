@@ -28,8 +28,9 @@ use crate::limits::{Budget, Reservation};
 use crate::pacing::Pacer;
 use crate::pixel::PixelFormat;
 use crate::platform::{read_u32, write_words, GrantMemory, Platform};
+use crate::reserved::{self, Reserved};
 use crate::rings::{EventRing, Push, RequestRing, RingCorruption};
-use crate::rules::{Rule, Violation};
+use crate::rules::{Rule, Violation, Warning};
 use crate::settings::Settings;
 use crate::stats::{ConnectorStats, Summary};
 
@@ -186,6 +187,8 @@ pub struct Connection {
     framebuffers: BTreeMap<u64, Framebuffer>,
     budget: Arc<Budget>,
     settings: Arc<Settings>,
+    /// The `stale-slot-bytes` warning was logged on this connection.
+    stale_slot_logged: bool,
 }
 
 impl Connection {
@@ -212,6 +215,7 @@ impl Connection {
             framebuffers: BTreeMap::new(),
             budget,
             settings,
+            stale_slot_logged: false,
         };
         for cc in &config.connectors {
             match connection.open_connector(cc, session, platform) {
@@ -375,14 +379,23 @@ impl Connection {
             what,
         };
         loop {
-            while let Some(packet) = self.connectors[index]
+            while let Some(taken) = self.connectors[index]
                 .requests
                 .take_request()
                 .map_err(corrupt)?
             {
                 let arrival_ns = platform.now_ns();
+                let packet = taken.packet;
                 let (id, operation) = Request::header(&packet);
-                let result = match Request::decode(&packet) {
+                let decoded = match reserved::check(&packet, taken.previous_response.as_ref()) {
+                    Reserved::NotZero { offset } => Err(PacketError::ReservedNotZero { offset }),
+                    Reserved::StaleSlot { offsets } => {
+                        self.note_stale_slot(index, id, operation, &offsets);
+                        Request::decode_ignoring_reserved(&packet)
+                    }
+                    Reserved::Clean => Request::decode_ignoring_reserved(&packet),
+                };
+                let result = match decoded {
                     Err(PacketError::UnknownOperation(op)) => Err(Violation::new(
                         Rule::UnknownOperation,
                         format!("operation {op:#x}"),
@@ -456,6 +469,30 @@ impl Connection {
             {
                 return Ok(());
             }
+        }
+    }
+
+    /// Count (and log once per connection) a request accepted although its
+    /// reserved bytes are our previous response's stale bytes.
+    fn note_stale_slot(&mut self, index: usize, id: u16, operation: u8, offsets: &[usize]) {
+        let warning = Warning::StaleSlotBytes;
+        *self.connectors[index]
+            .stats
+            .warnings_by_rule
+            .entry(warning.name())
+            .or_insert(0) += 1;
+        let line = format!(
+            "dom{}/{}/c{index}: {} id {id}: rule {warning} (warning): reserved bytes {offsets:?} \
+             still hold our previous response in this ring slot; request accepted",
+            self.domid,
+            self.device,
+            operation_name(operation),
+        );
+        if self.stale_slot_logged {
+            log::debug!("{line}");
+        } else {
+            self.stale_slot_logged = true;
+            log::warn!("{line} (logged once per connection; counted in warnings_by_rule)");
         }
     }
 
@@ -1211,7 +1248,7 @@ impl Connection {
             }
             let json = serde_json::to_string_pretty(&stats).unwrap_or_default();
             log::info!(
-                "dom{}/{}/c{}: closed ({reason}): {} frames, {} flips, {} frame-done, {} stalls, errors {:?}, cpu/flip {:?} ns ({:?} ns per flip request without snapshot)",
+                "dom{}/{}/c{}: closed ({reason}): {} frames, {} flips, {} frame-done, {} stalls, errors {:?}, warnings {:?}, cpu/flip {:?} ns ({:?} ns per flip request without snapshot)",
                 self.domid,
                 self.device,
                 connector.config.index,
@@ -1220,6 +1257,7 @@ impl Connection {
                 stats.frame_done_sent,
                 stats.event_page_stalls,
                 stats.errors_by_rule,
+                stats.warnings_by_rule,
                 stats.cpu_ns_per_flip,
                 stats.flip_request_cpu_ns
             );

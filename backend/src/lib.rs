@@ -18,6 +18,7 @@ pub mod os;
 pub mod pacing;
 pub mod pixel;
 pub mod platform;
+pub mod reserved;
 pub mod rings;
 pub mod rules;
 pub mod settings;

@@ -100,6 +100,19 @@ pub struct RequestRing {
     memory: Box<dyn GrantMemory>,
     req_cons: u32,
     rsp_prod_pvt: u32,
+    /// The response we last wrote into each slot (this connection).
+    written: [Option<Packet>; XENDISPL_REQ_RING_SIZE],
+}
+
+/// A request taken from the ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Taken {
+    /// The request's bytes.
+    pub packet: Packet,
+    /// The response the backend last wrote into the same slot, if any: a
+    /// frontend that reuses slots without clearing them (Linux) leaves its
+    /// bytes wherever the request has no field (`crate::reserved`).
+    pub previous_response: Option<Packet>,
 }
 
 /// Whether the frontend must be notified after [`RequestRing::publish_responses`].
@@ -119,6 +132,7 @@ impl RequestRing {
             memory,
             req_cons: start,
             rsp_prod_pvt: start,
+            written: [None; XENDISPL_REQ_RING_SIZE],
         }
     }
 
@@ -137,7 +151,7 @@ impl RequestRing {
     /// The next unconsumed request, if any (`RING_GET_REQUEST` + `req_cons++`).
     /// The caller must answer it with [`RequestRing::push_response`] before taking
     /// another, which keeps responses from overtaking requests in the shared slots.
-    pub fn take_request(&mut self) -> Result<Option<Packet>, RingCorruption> {
+    pub fn take_request(&mut self) -> Result<Option<Taken>, RingCorruption> {
         if self.unconsumed()? == 0 {
             return Ok(None);
         }
@@ -148,7 +162,10 @@ impl RequestRing {
             SRING_ENTRIES_OFFSET + slot * PACKET_SIZE,
         );
         self.req_cons = self.req_cons.wrapping_add(1);
-        Ok(Some(packet))
+        Ok(Some(Taken {
+            packet,
+            previous_response: self.written[slot],
+        }))
     }
 
     /// Queue a response privately (`RING_GET_RESPONSE` + `rsp_prod_pvt++`).
@@ -159,6 +176,7 @@ impl RequestRing {
             SRING_ENTRIES_OFFSET + slot * PACKET_SIZE,
             packet,
         );
+        self.written[slot] = Some(*packet);
         self.rsp_prod_pvt = self.rsp_prod_pvt.wrapping_add(1);
     }
 
@@ -332,8 +350,9 @@ mod tests {
         set(&page, SRING_REQ_PROD_OFFSET, 3);
         set(&page, SRING_RSP_EVENT_OFFSET, 1);
         for i in 0..3u8 {
-            let p = ring.take_request().unwrap().unwrap();
-            assert_eq!(p, [i + 1; PACKET_SIZE]);
+            let taken = ring.take_request().unwrap().unwrap();
+            assert_eq!(taken.packet, [i + 1; PACKET_SIZE]);
+            assert_eq!(taken.previous_response, None);
             ring.push_response(&[0xa0 + i; PACKET_SIZE]);
         }
         assert_eq!(ring.take_request(), Ok(None));
@@ -351,6 +370,22 @@ mod tests {
         assert!(!ring.publish_responses().notify);
         assert_eq!(ring.final_check_for_requests(), Ok(false));
         assert_eq!(read_u32(&*page, SRING_REQ_EVENT_OFFSET), Ok(5));
+        // 32 requests later slots 0 and 1 come back: our responses there are remembered.
+        for i in 4..32 {
+            put_request(&page, i, 1);
+            set(&page, SRING_REQ_PROD_OFFSET, i + 1);
+            let taken = ring.take_request().unwrap().unwrap();
+            assert_eq!(taken.previous_response, None, "slot {i} never answered");
+            ring.push_response(&[i as u8; PACKET_SIZE]);
+        }
+        for (i, previous) in [(32, 0xa0), (33, 0xa1)] {
+            put_request(&page, i, 1);
+            set(&page, SRING_REQ_PROD_OFFSET, i + 1);
+            let taken = ring.take_request().unwrap().unwrap();
+            assert_eq!(taken.previous_response, Some([previous; PACKET_SIZE]));
+            ring.push_response(&[0; PACKET_SIZE]);
+        }
+        let _ = ring.publish_responses();
     }
 
     #[test]
@@ -364,7 +399,7 @@ mod tests {
         }
         set(&page, SRING_REQ_PROD_OFFSET, start.wrapping_add(4));
         for k in 0..4u8 {
-            assert_eq!(ring.take_request().unwrap().unwrap()[0], k);
+            assert_eq!(ring.take_request().unwrap().unwrap().packet[0], k);
             ring.push_response(&[k; PACKET_SIZE]);
         }
         let _ = ring.publish_responses();

@@ -4,6 +4,9 @@
 //! `errors_by_rule`) and the displif status the request is answered with
 //! (`-XEN_Exx`, `xen/include/public/errno.h`). Sources: `io/displif.h` for the
 //! protocol rules, the backend's own limits for the `cap-*` rules.
+//!
+//! A [`Warning`] is a frontend deviation the backend tolerates: the request is
+//! served normally, and the deviation is counted under `warnings_by_rule`.
 
 use core::fmt;
 
@@ -140,5 +143,29 @@ impl Violation {
             rule,
             detail: detail.into(),
         }
+    }
+}
+
+/// A tolerated deviation: the request is served, the deviation counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Warning {
+    /// Non-zero reserved bytes that are exactly the bytes of the backend's own
+    /// previous response in the same ring slot (a frontend reusing slots
+    /// without clearing them, as Linux's xen-front does; `crate::reserved`).
+    StaleSlotBytes,
+}
+
+impl Warning {
+    /// The warning's stable name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Warning::StaleSlotBytes => "stale-slot-bytes",
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }

@@ -201,6 +201,32 @@ impl Rig {
         self.take_response(c).expect("a response")
     }
 
+    /// Send `request` like Linux's `be_prepare_req`: the slot is not cleared;
+    /// only `id`, `operation` and the first `op_len` bytes of the `op` union
+    /// (the operation's fields) are written over what the slot held.
+    fn send_reusing_slot(&mut self, c: usize, request: Request, op_len: usize) -> Response {
+        let id = self.connectors[c].next_id;
+        self.connectors[c].next_id = id.wrapping_add(1);
+        let fc = &self.connectors[c];
+        let offset = 64 + (fc.req_prod % 32) as usize * PACKET_SIZE;
+        let mut packet = [0u8; PACKET_SIZE];
+        read_bytes(&fc.ring, offset, &mut packet).unwrap();
+        let fresh = request.encode(id);
+        packet[..3].copy_from_slice(&fresh[..3]);
+        packet[8..8 + op_len].copy_from_slice(&fresh[8..8 + op_len]);
+        let response = self.send_raw(c, &packet);
+        assert_eq!((response.id, response.operation), (id, request.operation()));
+        response
+    }
+
+    fn warnings(&self, c: usize, rule: &str) -> u64 {
+        self.stats(c)
+            .warnings_by_rule
+            .get(rule)
+            .copied()
+            .unwrap_or(0)
+    }
+
     fn take_response(&mut self, c: usize) -> Option<Response> {
         let fc = &mut self.connectors[c];
         let rsp_prod = read_u32(&fc.ring, 8).unwrap();
@@ -803,6 +829,77 @@ fn every_validation_rule_gets_its_status_and_is_counted() {
     assert_eq!(rig.status(0, Request::DbufCreate(good)), 0);
     assert_eq!(rig.budget.in_use().0, 2);
     assert_eq!(rig.backend_state(), "4", "request errors never disconnect");
+}
+
+#[test]
+fn stale_error_status_in_a_reused_slot_is_a_warning_not_a_cascade() {
+    let mut rig = Rig::new(&[(16, 16)], None, false, settings(Refresh::Off));
+    rig.create_fb(1, 16, 16, gradient);
+    assert_eq!(rig.status(0, set_config(0x1001, 16, 16)), 0);
+    // From now on every request is sent like Linux: slots reused uncleared.
+    let flip_len = 8; // struct xendispl_page_flip_req
+    let k = rig.connectors[0].req_prod;
+    let r = rig.send_reusing_slot(0, flip(0x9999), flip_len);
+    assert_eq!(r.status, -XEN_ENOENT, "slot k now holds an error status");
+    for n in 1..=96u32 {
+        let r = rig.send_reusing_slot(0, flip(0x1001), flip_len);
+        assert_eq!(r.status, 0, "request k+{n} (slot {})", (k + n) % 32);
+        rig.take_events(0);
+    }
+    assert_eq!(rig.errors(0, "unknown-cookie"), 1);
+    assert_eq!(rig.errors(0, "reserved-not-zero"), 0, "no cascade");
+    assert_eq!(
+        rig.warnings(0, "stale-slot-bytes"),
+        1,
+        "only k+32 saw the stale status; our success response cleaned the slot"
+    );
+    assert_eq!(rig.stats(0).flips, 96);
+
+    // Different garbage where the status was is still an error.
+    let j = rig.connectors[0].req_prod;
+    assert_eq!(
+        rig.send_reusing_slot(0, flip(0x9999), flip_len).status,
+        -XEN_ENOENT
+    );
+    for _ in 1..32 {
+        assert_eq!(rig.status(0, flip(0x1001)), 0);
+        rig.take_events(0);
+    }
+    assert_eq!(rig.connectors[0].req_prod % 32, j % 32);
+    let slot = 64 + (j % 32) as usize * PACKET_SIZE;
+    let mut stale = [0u8; PACKET_SIZE];
+    read_bytes(&rig.connectors[0].ring, slot, &mut stale).unwrap();
+    assert_eq!(
+        i32::from_le_bytes(stale[4..8].try_into().unwrap()),
+        -XEN_ENOENT
+    );
+    stale[6] ^= 0x01;
+    write_words(&rig.connectors[0].ring, slot, &stale).unwrap();
+    assert_eq!(
+        rig.send_reusing_slot(0, flip(0x1001), flip_len).status,
+        -XEN_EINVAL
+    );
+    assert_eq!(rig.errors(0, "reserved-not-zero"), 1);
+    // A non-zero reserved tail byte next to an exactly stale status: error too.
+    for _ in 1..32 {
+        assert_eq!(rig.status(0, flip(0x1001)), 0);
+        rig.take_events(0);
+    }
+    let mut packet = [0u8; PACKET_SIZE];
+    read_bytes(&rig.connectors[0].ring, slot, &mut packet).unwrap();
+    assert_eq!(
+        i32::from_le_bytes(packet[4..8].try_into().unwrap()),
+        -XEN_EINVAL
+    );
+    packet[40] = 7;
+    write_words(&rig.connectors[0].ring, slot, &packet).unwrap();
+    assert_eq!(
+        rig.send_reusing_slot(0, flip(0x1001), flip_len).status,
+        -XEN_EINVAL
+    );
+    assert_eq!(rig.errors(0, "reserved-not-zero"), 2);
+    assert_eq!(rig.warnings(0, "stale-slot-bytes"), 1);
+    assert_eq!(rig.backend_state(), "4");
 }
 
 #[test]

@@ -85,6 +85,8 @@ pub struct ConnectorStats {
     pub event_stall_ns: u64,
     /// Error replies, by rule name.
     pub errors_by_rule: BTreeMap<&'static str, u64>,
+    /// Tolerated deviations (requests served anyway), by warning name.
+    pub warnings_by_rule: BTreeMap<&'static str, u64>,
     /// CPU time (user + system) of the device thread spent on this connector, ns.
     pub cpu_ns: u64,
     /// `cpu_ns / flips` (everything: requests, events, checksums, snapshots).
