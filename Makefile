@@ -62,8 +62,17 @@ kmstest:
 	CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS='-C target-feature=+crt-static' \
 		$(CARGO) build -p pvdispl-kmstest --release --target x86_64-unknown-linux-gnu
 
-xen-test: kernel backend kmstest harness demo-expected
+xen-test: kernel backend kmstest harness demo-expected flip-expect
 	$(HARNESS) run --cache $(CACHE_DIR) --out $(OUT_DIR)/xen-test $(if $(SCENARIO),--scenario $(SCENARIO),--all) $(if $(TIMEOUT),--timeout $(TIMEOUT))
+
+# flip-expect: host CRC-32s of the kernel's built-in test pattern, frames 0..900 at the
+# `flip` scenario's resolutions (kernel/examples/flip_expect.rs), shipped to dom0.
+FLIP_EXPECT := $(TARGET_DIR)/flip/expected.txt
+.PHONY: flip-expect
+flip-expect:
+	@mkdir -p $(dir $(FLIP_EXPECT))
+	$(CARGO) run --release -q -p pvdispl-kernel --example flip_expect -- 900 320x240 640x360 > $(FLIP_EXPECT).tmp
+	@mv $(FLIP_EXPECT).tmp $(FLIP_EXPECT)
 
 # run: DEMO=<scene> (default plasma), RUN_FRAMES flips (0 = until the time limit), RUN_SIZE.
 # Generates a harness scenario from tools/run-demo/ into $(TARGET_DIR)/run-scenarios/$(DEMO)/,

@@ -7,7 +7,8 @@
 //! | option       | meaning                                             |
 //! |--------------|-----------------------------------------------------|
 //! | `selftest`   | run the in-guest Xen core self-test, then power off |
-//! | `frames=N`   | render N frames then power off (N >= 1)             |
+//! | `idle`       | no display: only serve `control/shutdown`           |
+//! | `frames=N`   | N flips per connector then power off (0: until shutdown) |
 //! | `fps=N`      | frame pacing, 1..=240                               |
 //! | `demo=NAME`  | demo scene; NAME is `[a-z0-9_-]{1,32}`               |
 //! | `loglevel=L` | `error`, `warn`, `info`, `debug` or `trace`         |
@@ -48,6 +49,8 @@ pub enum CrashKind {
 pub struct Options<'a> {
     /// `selftest`: run the Xen core self-test.
     pub is_selftest: bool,
+    /// `idle`: do nothing but wait for `control/shutdown`.
+    pub is_idle: bool,
     /// `frames=N`.
     pub frames: Option<u32>,
     /// `fps=N`.
@@ -64,6 +67,7 @@ impl Default for Options<'_> {
     fn default() -> Self {
         Options {
             is_selftest: false,
+            is_idle: false,
             frames: None,
             fps: None,
             demo: None,
@@ -120,7 +124,7 @@ impl fmt::Display for CmdlineError<'_> {
         match self {
             CmdlineError::UnknownOption(n) => write!(
                 f,
-                "unknown option `{n}` (known: selftest, frames=N, fps=N, demo=NAME, loglevel=L, crash=K)"
+                "unknown option `{n}` (known: selftest, idle, frames=N, fps=N, demo=NAME, loglevel=L, crash=K)"
             ),
             CmdlineError::MissingValue(n) => write!(f, "option `{n}` needs a value (`{n}=...`)"),
             CmdlineError::UnexpectedValue(n) => write!(f, "option `{n}` takes no value"),
@@ -172,9 +176,16 @@ pub fn parse(text: &str) -> Result<Options<'_>, CmdlineError<'_>> {
                 }
                 options.is_selftest = true;
             }
+            "idle" => {
+                first_time(&mut seen.idle, name)?;
+                if value.is_some() {
+                    return Err(CmdlineError::UnexpectedValue(name));
+                }
+                options.is_idle = true;
+            }
             "frames" => {
                 first_time(&mut seen.frames, name)?;
-                options.frames = Some(number(name, value, 1, u32::MAX)?);
+                options.frames = Some(number(name, value, 0, u32::MAX)?);
             }
             "fps" => {
                 first_time(&mut seen.fps, name)?;
@@ -240,6 +251,7 @@ pub fn parse(text: &str) -> Result<Options<'_>, CmdlineError<'_>> {
 #[derive(Default)]
 struct Seen {
     selftest: bool,
+    idle: bool,
     frames: bool,
     fps: bool,
     demo: bool,
@@ -381,6 +393,23 @@ mod tests {
             Err(CmdlineError::Duplicate("selftest"))
         );
         assert_eq!(parse_bytes(b"demo=\xff"), Err(CmdlineError::NotUtf8));
+    }
+
+    #[test]
+    fn frames_zero_means_unlimited() {
+        assert_eq!(parse("frames=0").unwrap().frames, Some(0));
+        assert!(parse("idle").unwrap().is_idle);
+        assert_eq!(parse("idle=1"), Err(CmdlineError::UnexpectedValue("idle")));
+        assert_eq!(parse("idle idle"), Err(CmdlineError::Duplicate("idle")));
+        assert_eq!(parse("frames=600").unwrap().frames, Some(600));
+        assert_eq!(parse("frames=4294967295").unwrap().frames, Some(u32::MAX));
+        assert_eq!(
+            parse("frames=-1"),
+            Err(CmdlineError::BadNumber {
+                name: "frames",
+                value: "-1"
+            })
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ extern crate alloc;
 
 mod console;
 mod control;
+mod display;
 mod exit;
 mod grants;
 mod memory;
@@ -125,14 +126,20 @@ pub extern "C" fn kmain(start_info_paddr: u32) -> ! {
         LogLevel::Trace => LevelFilter::Trace,
     });
     log::info!(
-        "options: selftest={} frames={:?} fps={:?} demo={:?} loglevel={:?} crash={:?}",
+        "options: selftest={} idle={} frames={:?} fps={:?} demo={:?} loglevel={:?} crash={:?}",
         options.is_selftest,
+        options.is_idle,
         options.frames,
         options.fps,
         options.demo,
         options.log_level,
         options.crash
     );
+
+    let scene = match display::check_demo(options.demo) {
+        Ok(s) => s,
+        Err(e) => fatal(format_args!("{e}")),
+    };
 
     match options.crash {
         Some(CrashKind::Panic) => panic!("crash=panic requested on the command line"),
@@ -196,7 +203,21 @@ pub extern "C" fn kmain(start_info_paddr: u32) -> ! {
             Outcome::Failure
         })
     }
-    control::idle_until_shutdown()
+    if options.is_idle {
+        control::idle_until_shutdown()
+    }
+    let config = display::DisplayConfig {
+        fps: options.fps.unwrap_or(display::DEFAULT_FPS),
+        frames: options.frames.filter(|&n| n > 0),
+    };
+    match display::run(&config, scene) {
+        display::Ended::FramesDone => {
+            log::info!("display done, powering off");
+            exit::exit(Outcome::Success)
+        }
+        display::Ended::Requested(request) => control::perform(request),
+        display::Ended::Failed(e) => fatal(format_args!("display: {e}")),
+    }
 }
 
 /// Report a fatal error and exit with failure.

@@ -182,7 +182,20 @@ pub fn xenstore_port() -> Option<EvtchnPort> {
     XENSTORE_PORT.get().copied()
 }
 
-/// Run `f` with the xenstore client; `None` if xenstore is not up.
+/// Run `f` with the xenstore client; `None` if xenstore is not up or the
+/// client is taken (see [`take_xenstore`]).
 pub fn with_xenstore<R>(f: impl FnOnce(&mut Xenstore) -> R) -> Option<R> {
     XENSTORE.lock().as_mut().map(f)
+}
+
+/// Take the xenstore client out, for code that needs to own it for a long
+/// time (the display frontend's `ClientStore`). While it is out,
+/// [`with_xenstore`] returns `None`; hand it back with [`give_back_xenstore`].
+pub fn take_xenstore() -> Option<Xenstore> {
+    XENSTORE.lock().take()
+}
+
+/// Return a client taken with [`take_xenstore`].
+pub fn give_back_xenstore(client: Xenstore) {
+    *XENSTORE.lock() = Some(client);
 }
