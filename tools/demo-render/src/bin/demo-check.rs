@@ -357,9 +357,13 @@ fn check(args: &Args) -> Result<(String, Vec<String>, Vec<String>), String> {
             continue;
         }
         snapshots += 1;
-        let frame = frames[row.index as usize].map_or("?".into(), |f| f.to_string());
+        let frame = match frames[row.index as usize] {
+            Some(f) => format!("scene frame {f}"),
+            None if args.live => "live figures".into(),
+            None => "no scene frame".into(),
+        };
         notes.push(format!(
-            "{name} = row {} = scene frame {frame} (crc32 {crc:08x})",
+            "{name} = row {} = {frame} (crc32 {crc:08x})",
             row.index
         ));
     }
@@ -477,6 +481,74 @@ mod tests {
         assert!(parse_csv(&format!("{head}0,show,9,0x2,4,2,0000000b\n")).is_err());
         assert!(parse_csv(&format!("{head}0,flip,9,0x2,4,2,b\n")).is_err());
         assert!(parse_csv(&format!("{head}0,flip,9,0x2,4\n")).is_err());
+    }
+
+    /// A capture directory with `frames` of testcard at 32x24 and a table of frames 0..=5.
+    fn capture(tag: &str, frames: &[u64]) -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("demo-check-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let input = demos::SceneInput::default();
+        let crc = |f| demos::render_crc32(Scene::Testcard, f, 32, 24, &input).unwrap();
+        let mut csv = String::from("frame,kind,arrival_ns,fb_cookie,width,height,crc32\n");
+        for (i, &f) in frames.iter().enumerate() {
+            let kind = if i == 0 { "config" } else { "flip" };
+            csv += &format!("{i},{kind},{i}000,0x1,32,24,{:08x}\n", crc(f));
+        }
+        fs::write(dir.join("frames.csv"), csv).unwrap();
+        let table: String = (0..=5)
+            .map(|f| format!("scene=testcard frame={f} size=32x24 crc32={:08x}\n", crc(f)))
+            .collect();
+        let table_path = dir.join("table.txt");
+        fs::write(&table_path, table).unwrap();
+        (dir, table_path)
+    }
+
+    fn args(dir: &Path, table: &Path) -> Args {
+        Args {
+            table: Some(table.to_path_buf()),
+            scene: "testcard".into(),
+            size: "32x24".into(),
+            dir: dir.to_path_buf(),
+            require: vec![0],
+            min_flips: 2,
+            live: false,
+        }
+    }
+
+    #[test]
+    fn a_capture_of_host_frames_passes_with_skips_counted() {
+        let (dir, table) = capture("ok", &[0, 1, 3]);
+        let (summary, _, problems) = check(&args(&dir, &table)).unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(
+            summary.contains("matched=3/3 scene_frames=0..3 skipped=1"),
+            "{summary}"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_capture_out_of_order_or_missing_frame_0_fails() {
+        let (dir, table) = capture("bad", &[1, 3, 2]);
+        let (_, _, problems) = check(&args(&dir, &table)).unwrap();
+        assert!(
+            problems.iter().any(|p| p.contains("not after frame 3")),
+            "{problems:?}"
+        );
+        assert!(problems
+            .iter()
+            .any(|p| p.contains("scene frame 0 was never shown")));
+        let mut a = args(&dir, &table);
+        a.min_flips = 5;
+        let (_, _, problems) = check(&a).unwrap();
+        assert!(problems
+            .iter()
+            .any(|p| p.contains("2 flips, expected at least 5")));
+        // Another size is not in the table at all.
+        a.size = "16x24".into();
+        assert!(check(&a).is_err());
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
