@@ -15,7 +15,7 @@ use alloc::vec::Vec;
 
 use demos::{DemoSource, Scene};
 use xen::hv::evtchn::XenEventChannels;
-use xen::platform::{Clock, EventChannels, PlatformError, WaitOutcome};
+use xen::platform::{EventChannels, PlatformError, WaitOutcome};
 use xen::types::{DomId, EvtchnPort};
 use xen::xenstore::client::WatchEvent;
 use xen_display::driver::{drive, Control, LoopConfig};
@@ -285,8 +285,7 @@ fn shutdown_request(store: &mut dyn Store) -> Option<Request> {
 
 /// Xen system time at PVH entry, ns.
 fn boot_ns() -> u64 {
-    let now = xen_core::clock().map_or(0, Clock::now_ns);
-    now.saturating_sub(xen_core::ns_since_boot().unwrap_or(0))
+    xen_core::boot_system_ns()
 }
 
 /// Log the device and per-connector counters.

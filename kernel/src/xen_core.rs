@@ -72,6 +72,11 @@ pub fn ns_since_boot() -> Option<u64> {
     )
 }
 
+/// Xen system time at PVH entry (the origin of [`ns_since_boot`]), ns.
+pub fn boot_system_ns() -> u64 {
+    BOOT_SYSTEM_NS.load(Ordering::Relaxed)
+}
+
 /// Convert a TSC value (e.g. one read before pvclock was up) to Xen system time.
 pub fn tsc_to_system_ns(tsc: u64) -> Option<u64> {
     let (record, _) = SHARED_INFO.get()?.time();
