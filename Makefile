@@ -74,11 +74,13 @@ flip-expect:
 	$(CARGO) run --release -q -p pvdispl-kernel --example flip_expect -- 900 320x240 640x360 > $(FLIP_EXPECT).tmp
 	@mv $(FLIP_EXPECT).tmp $(FLIP_EXPECT)
 
-# run: DEMO=<scene> (default plasma), RUN_FRAMES flips (0 = until the time limit), RUN_SIZE.
+# run: DEMO=<scene> (default plasma), RUN_FRAMES flips (0 = until the time limit), RUN_SIZE,
+# RUN_APNG_FRAMES (frames kept in run.apng: every frame is PNG-encoded in dom0 under TCG).
 # Generates a harness scenario from tools/run-demo/ into $(TARGET_DIR)/run-scenarios/$(DEMO)/,
 # boots it, then checks the capture against host renders (demo-check) on the host.
 RUN_FRAMES ?= 300
 RUN_SIZE   ?= 480x270
+RUN_APNG_FRAMES ?= 120
 RUN_DIR    := $(OUT_DIR)/run/$(DEMO)
 DEMO_RENDER := $(TARGET_DIR)/release/demo-render
 DEMO_CHECK  := $(TARGET_DIR)/release/demo-check
@@ -86,7 +88,7 @@ run: kernel backend harness demo-tools
 	@$(DEMO_RENDER) --list | grep -qx -- '$(DEMO)' || { echo "run: unknown DEMO=$(DEMO); valid: $$($(DEMO_RENDER) --list | tr '\n' ' ')" >&2; exit 2; }
 	@rm -rf $(TARGET_DIR)/run-scenarios/$(DEMO) && mkdir -p $(TARGET_DIR)/run-scenarios/$(DEMO)
 	@cp tools/run-demo/scenario.sh tools/run-demo/scenario.conf $(TARGET_DIR)/run-scenarios/$(DEMO)/
-	@printf 'DEMO=%s\nFRAMES=%s\nSIZE=%s\n' '$(DEMO)' '$(RUN_FRAMES)' '$(RUN_SIZE)' > $(TARGET_DIR)/run-scenarios/$(DEMO)/run.env
+	@printf 'DEMO=%s\nFRAMES=%s\nSIZE=%s\nAPNG_FRAMES=%s\n' '$(DEMO)' '$(RUN_FRAMES)' '$(RUN_SIZE)' '$(RUN_APNG_FRAMES)' > $(TARGET_DIR)/run-scenarios/$(DEMO)/run.env
 	@echo "run: booting Xen + dom0 in QEMU (TCG), then the unikernel with demo=$(DEMO) for $(RUN_FRAMES) flips at $(RUN_SIZE)"
 	$(HARNESS) run --cache $(CACHE_DIR) --scenarios $(TARGET_DIR)/run-scenarios --scenario $(DEMO) --out $(OUT_DIR)/run $(if $(TIMEOUT),--timeout $(TIMEOUT))
 	@if [ '$(DEMO)' = stats ]; then \

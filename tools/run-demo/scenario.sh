@@ -1,14 +1,15 @@
 # make run: the pvdispl unikernel showing one demo scene on real Xen, captured by our backend.
 #
 # run.env (written by `make run`): DEMO (scene), FRAMES (flips, 0 = until the time limit),
-# SIZE (connector WxH). The backend writes a PNG every 60 frames and of the last frame, an APNG
-# of the whole run and stats.json; they are moved to the top of $OUT (out/run/<scene>/).
+# SIZE (connector WxH), APNG_FRAMES (the first frames kept in run.apng). The backend writes a PNG
+# every 60 frames and of the last frame, the APNG (with the real frame timing) and stats.json;
+# they are moved to the top of $OUT (out/run/<scene>/).
 # shellcheck source=/dev/null
 . /payload/run.env
 FRAMES_DIR="$OUT/capture"
 log "starting pvdispl-backend"
 start_daemon backend pvdispl-backend --out "$FRAMES_DIR" --refresh 60 --snapshot-every 60 \
-    --snapshot-at-end --apng --apng-max-frames "${APNG_FRAMES:-600}"
+    --snapshot-at-end --apng --apng-max-frames "${APNG_FRAMES:-120}"
 wait_for 10 grep -q "serving /local/domain/0/backend/vdispl" "$OUT/backend.log" \
     || result ERROR "pvdispl-backend did not start (see backend.log)"
 
@@ -52,6 +53,7 @@ grep -E "display|Test result|ERROR|unknown demo" "$OUT/console-$name.log" | whil
 # The backend writes run.apng, then stats.json, when the connection ends.
 wait_for 60 test -f "$dir/stats.json" || result FAILURE "backend wrote no stats.json (see backend.log)"
 mv "$dir"/* "$OUT/" || result ERROR "could not move the capture to $OUT"
+rm -rf "$FRAMES_DIR"
 shown=$(($(wc -l <"$OUT/frames.csv") - 1))
 errors=$(tr -d ' \n' <"$OUT/stats.json" | sed -n 's/.*"errors_by_rule":\({[^}]*}\).*/\1/p')
 [ "$errors" = "{}" ] || result FAILURE "backend saw rule violations: $errors"
