@@ -17,7 +17,8 @@
 //! given size); every row's checksum is a frame of that scene at that size in the table; scene
 //! frame numbers strictly increase from row to row; `--require`d scene frames were shown; at
 //! least `--min-flips` flips; every PNG snapshot in the directory decodes to the checksum its row
-//! recorded (`final.png`: the last row). `--live` is for scenes drawn from live figures (`stats`):
+//! recorded (`final.png`: the last row), and every frame of `run.apng` (if present) is the
+//! checksum of its row. `--live` is for scenes drawn from live figures (`stats`):
 //! no table, and consecutive frames must differ instead.
 //!
 //! Output: one summary line on stdout (`demo-check: OK scene=... ...` or `demo-check: FAIL ...`),
@@ -217,6 +218,31 @@ fn png_crc32(path: &Path) -> Result<(u32, u32, u32), String> {
     Ok((info.width, info.height, rgb_crc32(rgb, info.width)))
 }
 
+/// Decodes every frame of an APNG whose frames are all full images (as the backend writes
+/// `run.apng`) and returns each frame's size and frame checksum, in order.
+fn apng_crc32s(path: &Path) -> Result<Vec<(u32, u32, u32)>, String> {
+    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let file = fs::File::open(path).map_err(|e| err(&e))?;
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .map_err(|e| err(&e))?;
+    let frames = reader.info().animation_control.map_or(1, |a| a.num_frames);
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| err(&"image too large"))?;
+    let mut buf = vec![0u8; size];
+    let mut out = Vec::new();
+    for _ in 0..frames {
+        let info = reader.next_frame(&mut buf).map_err(|e| err(&e))?;
+        if info.color_type != png::ColorType::Rgb || info.bit_depth != png::BitDepth::Eight {
+            return Err(err(&"APNG frame is not 8-bit RGB"));
+        }
+        let rgb = &buf[..info.buffer_size()];
+        out.push((info.width, info.height, rgb_crc32(rgb, info.width)));
+    }
+    Ok(out)
+}
+
 /// Result of matching the rows against the table.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Matching {
@@ -368,6 +394,29 @@ fn check(args: &Args) -> Result<(String, Vec<String>, Vec<String>), String> {
         ));
     }
     summary.push_str(&format!(" snapshots_ok={snapshots}"));
+    let apng = args.dir.join("run.apng");
+    if apng.is_file() {
+        let crcs = apng_crc32s(&apng)?;
+        let bad = crcs
+            .iter()
+            .zip(&rows)
+            .filter(|(crc, row)| (crc.0, crc.1, crc.2) != (row.width, row.height, row.crc))
+            .count();
+        if crcs.len() > rows.len() {
+            problems.push(format!(
+                "run.apng has {} frames, frames.csv {} rows",
+                crcs.len(),
+                rows.len()
+            ));
+        }
+        if bad > 0 {
+            problems.push(format!(
+                "run.apng: {bad} of {} frames differ from frames.csv",
+                crcs.len()
+            ));
+        }
+        summary.push_str(&format!(" apng_frames_ok={}", crcs.len() - bad));
+    }
     Ok((summary, notes, problems))
 }
 
@@ -548,6 +597,44 @@ mod tests {
         // Another size is not in the table at all.
         a.size = "16x24".into();
         assert!(check(&a).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn apng_frames_are_checked_against_the_rows() {
+        let (dir, table) = capture("apng", &[0, 1, 2]);
+        let input = demos::SceneInput::default();
+        let frame = |f| {
+            let mut px = vec![0u32; 32 * 24];
+            let mut fb =
+                xen_display::framebuffer::Framebuffer::try_new_packed(&mut px, 32, 24).unwrap();
+            let Ok(()) = demos::render(Scene::Testcard, f, &mut fb, &input);
+            px.iter()
+                .flat_map(|p| [(p >> 16) as u8, (p >> 8) as u8, *p as u8])
+                .collect::<Vec<u8>>()
+        };
+        let write = |frames: &[u64]| {
+            let f = fs::File::create(dir.join("run.apng")).unwrap();
+            let mut enc = png::Encoder::new(f, 32, 24);
+            enc.set_color(png::ColorType::Rgb);
+            enc.set_depth(png::BitDepth::Eight);
+            enc.set_animated(frames.len() as u32, 0).unwrap();
+            let mut w = enc.write_header().unwrap();
+            for &n in frames {
+                w.write_image_data(&frame(n)).unwrap();
+            }
+            w.finish().unwrap();
+        };
+        write(&[0, 1]);
+        let (summary, _, problems) = check(&args(&dir, &table)).unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(summary.contains("apng_frames_ok=2"), "{summary}");
+        write(&[0, 2]);
+        let (_, _, problems) = check(&args(&dir, &table)).unwrap();
+        assert!(
+            problems.iter().any(|p| p.contains("1 of 2 frames differ")),
+            "{problems:?}"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 
