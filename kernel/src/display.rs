@@ -11,12 +11,10 @@
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
-use alloc::vec::Vec;
 
 use demos::{DemoSource, Scene};
-use xen::hv::evtchn::XenEventChannels;
-use xen::platform::{EventChannels, PlatformError, WaitOutcome};
-use xen::types::{DomId, EvtchnPort};
+use pvdispl_kernel::displayglue::{scene_for, XenstoreAwareEvents};
+use xen::platform::PlatformError;
 use xen::xenstore::client::WatchEvent;
 use xen_display::driver::{drive, Control, LoopConfig};
 use xen_display::frontend::{Env, Frontend, Options};
@@ -72,61 +70,9 @@ impl PageAllocator for KernelPages {
     }
 }
 
-/// Event channels whose `wait` also consumes xenstore's pending bit.
-///
-/// Nothing else clears that bit while the frontend runs (the xenstore client
-/// only reads the ring), so a plain wait would return at once forever after
-/// the first watch event. Here a pending xenstore bit is cleared and reported
-/// as `Pending` without sleeping: the driver loops, and its next
-/// `has_watch_event` reads the ring. An event arriving after the clear sets
-/// the bit again, so none is lost.
-struct LoopEventChannels {
-    inner: XenEventChannels,
-    xenstore_port: EvtchnPort,
-}
-
-impl EventChannels for LoopEventChannels {
-    fn alloc_unbound(&mut self, remote: DomId) -> Result<EvtchnPort, PlatformError> {
-        self.inner.alloc_unbound(remote)
-    }
-    fn bind_interdomain(
-        &mut self,
-        remote: DomId,
-        port: EvtchnPort,
-    ) -> Result<EvtchnPort, PlatformError> {
-        self.inner.bind_interdomain(remote, port)
-    }
-    fn send(&mut self, port: EvtchnPort) -> Result<(), PlatformError> {
-        self.inner.send(port)
-    }
-    fn close(&mut self, port: EvtchnPort) -> Result<(), PlatformError> {
-        self.inner.close(port)
-    }
-    fn take_pending(&mut self, port: EvtchnPort) -> bool {
-        self.inner.take_pending(port)
-    }
-    fn wait(
-        &mut self,
-        ports: &[EvtchnPort],
-        deadline_ns: Option<u64>,
-    ) -> Result<WaitOutcome, PlatformError> {
-        if ports.contains(&self.xenstore_port) && self.inner.take_pending(self.xenstore_port) {
-            return Ok(WaitOutcome::Pending);
-        }
-        self.inner.wait(ports, deadline_ns)
-    }
-}
-
-/// Check the command line's demo name: the source to draw with. Unknown names
-/// are an error that lists the valid ones.
+/// Check the command line's demo name (see [`scene_for`]).
 pub fn check_demo(name: Option<&str>) -> Result<Option<Scene>, String> {
-    match name {
-        None => Ok(None),
-        Some(n) => Scene::from_name(n).map(Some).map_err(|_| {
-            let names: Vec<&str> = Scene::names().collect();
-            alloc::format!("unknown demo `{n}`; valid: {}", names.join(", "))
-        }),
-    }
+    scene_for(name)
 }
 
 /// Run the frontend on [`DEVICE_PATH`] until it finishes. The xenstore
@@ -184,7 +130,7 @@ pub fn run(config: &DisplayConfig, scene: Option<Scene>) -> Ended {
         ..Options::default()
     };
     let mut fe: Frontend<OwnedPage> = Frontend::new(DEVICE_PATH, options);
-    let mut events = LoopEventChannels {
+    let mut events = XenstoreAwareEvents {
         inner: evtchn,
         xenstore_port: xs_port,
     };
