@@ -195,8 +195,12 @@ impl Watcher {
                 if let Some(idx) = line.find("Kernel panic - not syncing") {
                     self.fatal(&mut out, format!("dom0 kernel panic: {}", &line[idx..]));
                 }
-                if let Some(idx) = line.find(MILESTONE_MARK) {
-                    let rest = line[idx + MILESTONE_MARK.len()..].trim();
+                // Both markers count only at the start of a line: dom0 tools echo guest
+                // output (e.g. `[scenario] guest: … Test result: SUCCESS`), and such an
+                // echo must never be taken for the scenario's own verdict or milestone.
+                let body = line.trim_start();
+                if let Some(rest) = body.strip_prefix(MILESTONE_MARK) {
+                    let rest = rest.trim();
                     let (name, detail) = rest.split_once(' ').unwrap_or((rest, ""));
                     if valid_milestone_name(name) {
                         out.push(Event::Milestone {
@@ -205,9 +209,9 @@ impl Watcher {
                         });
                     }
                 }
-                if let Some(idx) = line.find(VERDICT_MARK) {
+                if let Some(rest) = body.strip_prefix(VERDICT_MARK) {
                     if !self.verdict_seen {
-                        let rest = line[idx + VERDICT_MARK.len()..].trim();
+                        let rest = rest.trim();
                         let (word, reason) = rest.split_once(' ').unwrap_or((rest, ""));
                         let (status, reason) = match Status::parse(word) {
                             Some(s) => (s, reason.trim().to_string()),
@@ -286,6 +290,25 @@ mod tests {
             [&Event::Verdict {
                 status: Status::Success,
                 reason: "marker seen".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn echoed_guest_output_is_not_a_verdict_or_milestone() {
+        let mut w = Watcher::new();
+        // The selftest scenario logs the guest's console, verdict line included.
+        assert!(w
+            .feed("[scenario] guest: [    0.897089] Test result: SUCCESS")
+            .is_empty());
+        assert!(w
+            .feed("[scenario] guest: @@harness milestone guest_gone x")
+            .is_empty());
+        assert_eq!(
+            w.feed("Test result: FAILURE the scenario's own verdict"),
+            [Event::Verdict {
+                status: Status::Failure,
+                reason: "the scenario's own verdict".into()
             }]
         );
     }
