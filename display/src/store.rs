@@ -91,6 +91,12 @@ impl<T: XenstoreTransport> ClientStore<T> {
         }
     }
 
+    /// Give the client back (e.g. to the kernel, once the display is done).
+    /// Watch events queued here but not yet taken are dropped.
+    pub fn into_client(self) -> XenstoreClient<T> {
+        self.client
+    }
+
     /// The client, for operations outside [`Store`].
     pub fn client_mut(&mut self) -> &mut XenstoreClient<T> {
         &mut self.client

@@ -9,18 +9,16 @@
 //! frontend's orderly shutdown sequence (SET_CONFIG reset, FB_DETACH,
 //! DBUF_DESTROY, grants ended, Closed). The caller then powers off.
 
-use alloc::collections::VecDeque;
 use alloc::string::String;
 
 use demos::{DemoSource, Scene};
 use pvdispl_kernel::displayglue::{scene_for, XenstoreAwareEvents};
 use xen::platform::PlatformError;
-use xen::xenstore::client::WatchEvent;
 use xen_display::driver::{drive, Control, LoopConfig};
 use xen_display::frontend::{Env, Frontend, Options};
 use xen_display::pages::{PageAllocator, PageUse};
 use xen_display::pattern::TestPattern;
-use xen_display::store::{Store, StoreError, TxId};
+use xen_display::store::{ClientStore, Store, TxId};
 use xen_display::FrameSource;
 
 use crate::control::{self, Request, SHUTDOWN_PATH, SHUTDOWN_TOKEN};
@@ -88,21 +86,18 @@ pub fn run(config: &DisplayConfig, scene: Option<Scene>) -> Ended {
     let Some(client) = xen_core::take_xenstore() else {
         return Ended::Failed("xenstore client is not available".into());
     };
-    let mut store = KernelStore {
-        client,
-        events: VecDeque::new(),
-    };
+    let mut store = ClientStore::new(client);
     let backend = match store.read(TxId::NONE, &alloc::format!("{DEVICE_PATH}/backend")) {
         Ok(Some(b)) => b,
         Ok(None) => {
-            xen_core::give_back_xenstore(store.client);
+            xen_core::give_back_xenstore(store.into_client());
             return Ended::Failed(alloc::format!(
                 "no vdispl device: {DEVICE_PATH}/backend is missing from xenstore \
                  (add vdispl = [ 'backend=0,connectors=...' ] to the xl config)"
             ));
         }
         Err(e) => {
-            xen_core::give_back_xenstore(store.client);
+            xen_core::give_back_xenstore(store.into_client());
             return Ended::Failed(alloc::format!("reading {DEVICE_PATH}/backend: {e}"));
         }
     };
@@ -190,7 +185,7 @@ pub fn run(config: &DisplayConfig, scene: Option<Scene>) -> Ended {
         )
     });
     report(&fe);
-    xen_core::give_back_xenstore(store.client);
+    xen_core::give_back_xenstore(store.into_client());
     match result {
         None => Ended::Failed("grant table is not up".into()),
         Some(Err(e)) => Ended::Failed(alloc::format!("event channel wait failed: {e}")),
@@ -278,59 +273,5 @@ fn report(fe: &Frontend<OwnedPage>) {
             c.unexpected_events,
             c.frames_rendered
         );
-    }
-}
-
-/// The frontend's [`Store`] over the kernel's xenstore client, which it owns
-/// while the display runs (taken from and given back to `xen_core`).
-///
-/// The client keeps one queue of watch events; this adapter drains it and
-/// keeps events for tokens nobody asked about yet, so the frontend's
-/// backend-state watch and the kernel's `control/shutdown` watch each take
-/// their own.
-struct KernelStore {
-    client: xen_core::Xenstore,
-    events: VecDeque<WatchEvent>,
-}
-
-impl KernelStore {
-    fn collect_events(&mut self) {
-        if let Err(e) = self.client.poll_watch_events() {
-            log::warn!("xenstore: polling watch events: {e}");
-        }
-        while let Some(e) = self.client.take_watch_event() {
-            self.events.push_back(e);
-        }
-    }
-}
-
-impl Store for KernelStore {
-    fn read(&mut self, tx: TxId, path: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.client.try_read_string(tx, path)?)
-    }
-    fn write(&mut self, tx: TxId, path: &str, value: &str) -> Result<(), StoreError> {
-        Ok(self.client.write(tx, path, value.as_bytes())?)
-    }
-    fn transaction_start(&mut self) -> Result<TxId, StoreError> {
-        Ok(self.client.transaction_start()?)
-    }
-    fn transaction_end(&mut self, tx: TxId, is_commit: bool) -> Result<(), StoreError> {
-        Ok(self.client.transaction_end(tx, is_commit)?)
-    }
-    fn watch(&mut self, path: &str, token: &str) -> Result<(), StoreError> {
-        Ok(self.client.watch(path, token)?)
-    }
-    fn unwatch(&mut self, path: &str, token: &str) -> Result<(), StoreError> {
-        self.events.retain(|e| e.token != token);
-        Ok(self.client.unwatch(path, token)?)
-    }
-    fn take_watch_event(&mut self, token: &str) -> Option<String> {
-        self.collect_events();
-        let i = self.events.iter().position(|e| e.token == token)?;
-        self.events.remove(i).map(|e| e.path)
-    }
-    fn has_watch_event(&mut self, token: &str) -> bool {
-        self.collect_events();
-        self.events.iter().any(|e| e.token == token)
     }
 }
