@@ -117,6 +117,12 @@ demo-expected: demo-tools
 bench:
 	$(CARGO) bench -p demos
 
+# bench-dom0: the backend's per-flip costs inside dom0 under TCG (harness/bench/dom0-costs).
+.PHONY: bench-dom0
+bench-dom0: backend harness
+	$(CARGO) build -p pvdispl-backend --release --example dom0_costs
+	$(HARNESS) run --cache $(CACHE_DIR) --scenarios harness/bench --scenario dom0-costs --out $(OUT_DIR)/bench
+
 gallery:
 	$(CARGO) run --release -p demo-render -- --all --frames 0,120,600 --size 1280x720 --out $(OUT_DIR)/gallery
 

@@ -101,6 +101,13 @@ struct Scanout {
     height: u32,
 }
 
+/// A frame that became visible and is captured later (see [`Connection::capture_pending`]).
+#[derive(Clone, Copy)]
+struct PendingCapture {
+    kind: &'static str,
+    arrival_ns: u64,
+}
+
 /// A frame-done event waiting for its vblank or for space in the event page.
 struct PendingEvent {
     fb_cookie: u64,
@@ -119,9 +126,12 @@ struct Connector {
     pending: VecDeque<PendingEvent>,
     stalled_since: Option<u64>,
     next_frame: u64,
-    last_frame_has_image: bool,
+    /// The frame shown since the last SET_CONFIG/PG_FLIP, not yet captured.
+    pending_capture: Option<PendingCapture>,
     last_flip_ns: Option<u64>,
     flip_intervals: Vec<u64>,
+    flip_service_ns: Vec<u64>,
+    capture_ns: Vec<u64>,
     stats: ConnectorStats,
     recorder: Recorder,
     _reservation: Reservation,
@@ -311,9 +321,11 @@ impl Connection {
             pending: VecDeque::new(),
             stalled_since: None,
             next_frame: 0,
-            last_frame_has_image: false,
+            pending_capture: None,
             last_flip_ns: None,
             flip_intervals: Vec::new(),
+            flip_service_ns: Vec::new(),
+            capture_ns: Vec::new(),
             stats,
             recorder: Recorder::new(policy),
             _reservation: reservation,
@@ -406,16 +418,22 @@ impl Connection {
                     )),
                     Err(other) => Err(Violation::new(Rule::ReservedNotZero, other.to_string())),
                     Ok((_, request)) => {
-                        let cpu_before = (platform.thread_cpu_ns)();
+                        // What is on screen is captured before a request can
+                        // change or free it.
+                        match request {
+                            Request::PageFlip(_) | Request::SetConfig(_) => {
+                                self.capture_connector(index, platform)
+                            }
+                            Request::FbDetach(_) | Request::DbufDestroy(_) => {
+                                self.capture_pending(platform)
+                            }
+                            _ => {}
+                        }
                         let result = self.execute(index, request, arrival_ns, platform);
-                        let cpu = (platform.thread_cpu_ns)().saturating_sub(cpu_before);
-                        let connector = &mut self.connectors[index];
-                        if operation == XENDISPL_OP_PG_FLIP
-                            && result.is_ok()
-                            && !connector.last_frame_has_image
-                        {
-                            connector.stats.plain_flips += 1;
-                            connector.stats.plain_flip_cpu_ns += cpu;
+                        if operation == XENDISPL_OP_PG_FLIP && result.is_ok() {
+                            self.connectors[index]
+                                .flip_service_ns
+                                .push(platform.now_ns().saturating_sub(arrival_ns));
                         }
                         result
                     }
@@ -1052,7 +1070,7 @@ impl Connection {
         };
         self.connectors[index].scanout = Some(scanout);
         self.connectors[index].stats.set_configs += 1;
-        self.record_frame(index, "config", arrival_ns);
+        self.defer_capture(index, "config", arrival_ns);
         Ok(Done::default())
     }
 
@@ -1096,7 +1114,7 @@ impl Connection {
             fb_cookie: cookie,
             due_ns: due.at_ns,
         });
-        self.record_frame(index, "flip", arrival_ns);
+        self.defer_capture(index, "flip", arrival_ns);
         Ok(Done::default())
     }
 
@@ -1161,7 +1179,46 @@ impl Connection {
         })
     }
 
-    fn record_frame(&mut self, index: usize, kind: &'static str, arrival_ns: u64) {
+    /// Note that connector `index` shows a new frame. It is captured by
+    /// [`Connection::capture_pending`] once every ring has been served, or
+    /// before the next request that could change or free it, whichever comes
+    /// first: so frame-done events and other connectors' responses do not wait
+    /// for checksums, and the checksum overlaps the frontend drawing its next
+    /// frame into the other buffer (the one that just left the screen).
+    fn defer_capture(&mut self, index: usize, kind: &'static str, arrival_ns: u64) {
+        let connector = &mut self.connectors[index];
+        debug_assert!(connector.pending_capture.is_none());
+        connector.pending_capture = Some(PendingCapture { kind, arrival_ns });
+    }
+
+    /// Capture every connector's frame that is shown but not yet captured.
+    pub fn capture_pending(&mut self, platform: &mut Platform) {
+        for index in 0..self.connectors.len() {
+            self.capture_connector(index, platform);
+        }
+    }
+
+    fn capture_connector(&mut self, index: usize, platform: &mut Platform) {
+        let Some(pending) = self.connectors[index].pending_capture.take() else {
+            return;
+        };
+        let (cpu_before, wall_before) = ((platform.thread_cpu_ns)(), platform.now_ns());
+        let has_image = self.record_frame(index, pending.kind, pending.arrival_ns);
+        let cpu = (platform.thread_cpu_ns)().saturating_sub(cpu_before);
+        let connector = &mut self.connectors[index];
+        connector.stats.cpu_ns += cpu;
+        if !has_image {
+            connector
+                .capture_ns
+                .push(platform.now_ns().saturating_sub(wall_before));
+            connector.stats.plain_captures += 1;
+            connector.stats.plain_capture_cpu_ns += cpu;
+        }
+    }
+
+    /// Checksum (and maybe snapshot) what connector `index` shows; returns
+    /// whether an image was taken of it.
+    fn record_frame(&mut self, index: usize, kind: &'static str, arrival_ns: u64) -> bool {
         let Connection {
             connectors,
             framebuffers,
@@ -1174,10 +1231,10 @@ impl Connection {
         } = self;
         let connector = &mut connectors[index];
         let Some(scanout) = connector.scanout else {
-            return;
+            return false;
         };
         let Some(view) = frame_view(framebuffers, dbufs, scanout) else {
-            return;
+            return false;
         };
         let frame = connector.next_frame;
         let since_start = arrival_ns.saturating_sub(*started_ns);
@@ -1187,7 +1244,7 @@ impl Connection {
                 .on_frame(frame, kind, since_start, scanout.fb_cookie, &view);
         connector.next_frame += 1;
         connector.stats.frames += 1;
-        connector.last_frame_has_image = result.as_ref().is_ok_and(|r| r.has_image);
+        let has_image = result.as_ref().is_ok_and(|r| r.has_image);
         match result {
             Ok(record) => {
                 connector.stats.last_crc32 = Some(format!("{:08x}", record.crc32));
@@ -1209,6 +1266,7 @@ impl Connection {
                 log::error!("dom{domid}/{device}/c{index}: frame {frame} lies outside its buffer")
             }
         }
+        has_image
     }
 
     /// Release everything and write the capture/statistics files.
@@ -1233,9 +1291,11 @@ impl Connection {
             let stats = &mut connector.stats;
             stats.connected_ns = now.saturating_sub(self.started_ns);
             stats.flip_interval = Summary::of(&connector.flip_intervals);
+            stats.flip_service = Summary::of(&connector.flip_service_ns);
+            stats.capture = Summary::of(&connector.capture_ns);
             stats.cpu_ns_per_flip = (stats.flips > 0).then(|| stats.cpu_ns / stats.flips);
-            stats.flip_request_cpu_ns =
-                (stats.plain_flips > 0).then(|| stats.plain_flip_cpu_ns / stats.plain_flips);
+            stats.capture_cpu_ns = (stats.plain_captures > 0)
+                .then(|| stats.plain_capture_cpu_ns / stats.plain_captures);
             stats.ended_by = reason.to_string();
             if !connector.pending.is_empty() {
                 log::info!(
@@ -1259,7 +1319,7 @@ impl Connection {
                 stats.errors_by_rule,
                 stats.warnings_by_rule,
                 stats.cpu_ns_per_flip,
-                stats.flip_request_cpu_ns
+                stats.capture_cpu_ns
             );
             if let Some(dir) = connector.recorder.dir() {
                 if let Err(e) = std::fs::write(dir.join("stats.json"), json + "\n") {

@@ -262,6 +262,10 @@ impl Device {
                 self.fail(&format!("disconnecting the frontend: {fatal}"));
             }
         }
+        // Every ring is served and every due event is out: now the checksums.
+        if let Some(connection) = self.connection.as_mut() {
+            connection.capture_pending(&mut self.platform);
+        }
     }
 
     /// Timer expired (or any wake-up): publish due events.

@@ -208,6 +208,33 @@ pub fn read_words(
     Ok(())
 }
 
+/// Read `out.len() / 4` words starting at 4-aligned byte `offset`, AND each
+/// with `mask` and store it little-endian into `out` (length a multiple of 4).
+pub fn read_words_masked(
+    memory: &dyn GrantMemory,
+    offset: usize,
+    mask: u32,
+    out: &mut [u8],
+) -> Result<(), OutOfRange> {
+    let end = offset.checked_add(out.len()).ok_or(OutOfRange)?;
+    if offset % 4 != 0 || out.len() % 4 != 0 || end > memory.nr_pages() * PAGE_SIZE {
+        return Err(OutOfRange);
+    }
+    let mut word = offset / 4;
+    let mut rest = out;
+    while !rest.is_empty() {
+        let page = &memory.page(word / WORDS_PER_PAGE)[word % WORDS_PER_PAGE..];
+        let n = page.len().min(rest.len() / 4);
+        let (now, later) = rest.split_at_mut(n * 4);
+        for (o, w) in now.chunks_exact_mut(4).zip(page) {
+            o.copy_from_slice(&(w.load(Ordering::Relaxed) & mask).to_le_bytes());
+        }
+        rest = later;
+        word += n;
+    }
+    Ok(())
+}
+
 /// Read the little-endian `u32` at 4-aligned byte `offset`.
 pub fn read_u32(memory: &dyn GrantMemory, offset: usize) -> Result<u32, OutOfRange> {
     if offset % 4 != 0 || offset / PAGE_SIZE >= memory.nr_pages() {
@@ -254,6 +281,22 @@ mod tests {
         assert_eq!(read_bytes(&memory, usize::MAX, &mut out), Err(OutOfRange));
         assert_eq!(read_u32(&memory, 2 * PAGE_SIZE), Err(OutOfRange));
         assert_eq!(read_u32(&memory, 1), Err(OutOfRange));
+        let mut masked = [0u8; 12];
+        read_words_masked(&memory, PAGE_SIZE - 4, 0x00ff_ff00, &mut masked).unwrap();
+        let want: Vec<u8> = pattern[PAGE_SIZE - 4..PAGE_SIZE + 8]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| if i % 4 == 0 || i % 4 == 3 { 0 } else { *b })
+            .collect();
+        assert_eq!(&masked[..], &want[..]);
+        assert_eq!(
+            read_words_masked(&memory, 2 * PAGE_SIZE - 8, !0, &mut masked),
+            Err(OutOfRange)
+        );
+        assert_eq!(
+            read_words_masked(&memory, 2, !0, &mut masked),
+            Err(OutOfRange)
+        );
         assert_eq!(
             write_words(&memory, 2 * PAGE_SIZE - 4, &[0; 8]),
             Err(OutOfRange)

@@ -1496,3 +1496,60 @@ fn capture_files_are_written_when_the_connection_ends() {
     assert!(csv.contains(&expected_crc(24, 16, checker)));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn each_frame_of_a_batch_is_captured_before_the_next_request_changes_it() {
+    let dir = std::env::temp_dir().join(format!("pvdispl-sim-batch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let s = Settings {
+        refresh: Refresh::Off,
+        out_dir: Some(dir.clone()),
+        ..Settings::default()
+    };
+    let mut rig = Rig::new(&[(24, 16)], None, false, s);
+    rig.create_fb(1, 24, 16, checker);
+    rig.create_fb(2, 24, 16, gradient);
+    assert_eq!(rig.status(0, set_config(0x1001, 24, 16)), 0);
+    // Two flips and a detach of the second buffer in one batch (one kick): the
+    // capture of each shown frame is deferred, but must still happen before
+    // the next request changes what is shown or frees it.
+    let fc = &mut rig.connectors[0];
+    for (i, request) in [
+        flip(0x1002),
+        flip(0x1001),
+        Request::SetConfig(SetConfigReq::default()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let slot = (fc.req_prod % 32) as usize;
+        write_words(
+            &fc.ring,
+            64 + slot * PACKET_SIZE,
+            &request.encode(100 + i as u16),
+        )
+        .unwrap();
+        fc.req_prod = fc.req_prod.wrapping_add(1);
+    }
+    write_words(&fc.ring, 0, &fc.req_prod.to_le_bytes()).unwrap();
+    let port = local_port(fc.req_port);
+    rig.device.on_ports(&[port]);
+    for _ in 0..3 {
+        assert_eq!(rig.take_response(0).expect("a response").status, 0);
+    }
+    assert_eq!(rig.take_events(0).len(), 2, "a frame-done per flip");
+    assert_eq!(rig.stats(0).frames, 3);
+    rig.set_frontend_state(5);
+    let csv = std::fs::read_to_string(dir.join("dom3-0").join("conn0").join("frames.csv")).unwrap();
+    let crcs: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap())
+        .collect();
+    let (a, b) = (
+        expected_crc(24, 16, checker),
+        expected_crc(24, 16, gradient),
+    );
+    assert_eq!(crcs, [a.as_str(), b.as_str(), a.as_str()]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -91,15 +91,22 @@ pub struct ConnectorStats {
     pub cpu_ns: u64,
     /// `cpu_ns / flips` (everything: requests, events, checksums, snapshots).
     pub cpu_ns_per_flip: Option<u64>,
-    /// Mean CPU time to handle one PG_FLIP request (checksum included) when no
+    /// Mean CPU time to capture (checksum) one shown frame when no
     /// snapshot/APNG image was taken of it, ns.
-    pub flip_request_cpu_ns: Option<u64>,
-    /// PG_FLIP requests that went into `flip_request_cpu_ns`.
+    pub capture_cpu_ns: Option<u64>,
+    /// Captures that went into `capture_cpu_ns`.
     #[serde(skip)]
-    pub plain_flips: u64,
+    pub plain_captures: u64,
     /// Their total CPU time.
     #[serde(skip)]
-    pub plain_flip_cpu_ns: u64,
+    pub plain_capture_cpu_ns: u64,
+    /// Wall time from taking a `PG_FLIP` request off the ring to its response
+    /// being ready (checksum and capture included), over all flips.
+    pub flip_service: Summary,
+    /// Wall time to capture one shown frame (checksum, `frames.csv` line) when
+    /// no image was taken of it; captures run after responses and frame-done
+    /// events are out (see `Connection::capture_pending`).
+    pub capture: Summary,
     /// Length of the connection, ns.
     pub connected_ns: u64,
     /// CRC-32 of the last frame shown (hex).

@@ -195,6 +195,11 @@ pub struct ConnectorStats {
     pub last_flipped_frame: Option<u64>,
     /// Flips completed by a frame-done event.
     pub flips_done: u64,
+    /// Sum over flips completed by a frame-done event of the time from
+    /// sending `PG_FLIP` to receiving its frame-done, ns.
+    pub flip_latency_total_ns: u64,
+    /// The longest such time, ns.
+    pub flip_latency_max_ns: u64,
     /// Flips the backend answered with an error.
     pub flip_errors: u64,
     /// Flips released by the frame-done timeout.
@@ -1141,6 +1146,9 @@ impl<P: SharedPage> Frontend<P> {
                 match conn.flip {
                     Some(f) if conn.buffers[f.buf].fb_cookie == ev.fb_cookie => {
                         conn.frame_done_timeouts_in_a_row = 0;
+                        let latency = now_ns.saturating_sub(f.sent_at_ns);
+                        stats.flip_latency_total_ns += latency;
+                        stats.flip_latency_max_ns = stats.flip_latency_max_ns.max(latency);
                         if let Some(lead) = vblank_lead {
                             Self::lock_phase(conn, f, lead, now_ns);
                         }

@@ -258,7 +258,8 @@ fn report(fe: &Frontend<OwnedPage>) {
         log::info!(
             "display connector {i} ({mode}{}): flips sent {}, done {}, errors {}, \
              frame-done timeouts {}, skipped deadlines {}, event id gaps {}, unexpected events {}, \
-             frames rendered {}, PVH entry -> first flip done {first}",
+             frames rendered {}, flip -> frame-done mean {} us max {} us, \
+             PVH entry -> first flip done {first}",
             if c.is_mode_from_edid {
                 ", from EDID"
             } else {
@@ -271,7 +272,9 @@ fn report(fe: &Frontend<OwnedPage>) {
             c.skipped_deadlines,
             c.event_id_gaps,
             c.unexpected_events,
-            c.frames_rendered
+            c.frames_rendered,
+            c.flip_latency_total_ns / c.flips_done.max(1) / 1000,
+            c.flip_latency_max_ns / 1000
         );
     }
 }

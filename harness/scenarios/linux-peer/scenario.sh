@@ -47,10 +47,10 @@ bad=$(awk -F, -v bars="$bars" -v checker="$checker" -v flips="$FLIPS" '
 stats="$dir/stats.json"
 json() { sed -n "s/^  \"$1\": \([^,]*\),\{0,1\}$/\1/p" "$stats" | head -n 1; }
 flips=$(json flips); done_sent=$(json frame_done_sent); errors=$(tr -d ' \n' < "$stats" | sed -n 's/.*"errors_by_rule":\({[^}]*}\).*/\1/p')
-cpu=$(json cpu_ns_per_flip); flip_cpu=$(json flip_request_cpu_ns); late=$(json late_events); missed=$(json missed_vblanks); stalls=$(json event_page_stalls)
+cpu=$(json cpu_ns_per_flip); flip_cpu=$(json capture_cpu_ns); late=$(json late_events); missed=$(json missed_vblanks); stalls=$(json event_page_stalls)
 p50=$(tr -d ' \n' < "$stats" | sed -n 's/.*"flip_interval":{[^}]*"p50_ns":\([0-9]*\).*/\1/p')
 log "backend stats: flips $flips, frame-done $done_sent, errors $errors, cpu/flip ${cpu} ns (${flip_cpu} ns per PG_FLIP without snapshot), late $late, missed vblanks $missed, stalls $stalls, flip interval p50 ${p50} ns"
-milestone backend_stats "cpu_ns_per_flip=$cpu flip_request_cpu_ns=$flip_cpu flips=$flips p50_ns=$p50"
+milestone backend_stats "cpu_ns_per_flip=$cpu capture_cpu_ns=$flip_cpu flips=$flips p50_ns=$p50"
 [ "$flips" = "$FLIPS" ] || result FAILURE "backend counted $flips flips, expected $FLIPS"
 [ "$done_sent" = "$FLIPS" ] || result FAILURE "backend sent $done_sent frame-done events, expected $FLIPS"
 [ "$errors" = "{}" ] || result FAILURE "backend saw rule violations: $errors"
