@@ -264,7 +264,11 @@ impl Device {
         }
         // Every ring is served and every due event is out: now the checksums.
         if let Some(connection) = self.connection.as_mut() {
-            connection.capture_pending(&mut self.platform);
+            if let Err(fatal) = connection.serve_and_capture(&mut self.platform) {
+                connection.record_fatal(&fatal);
+                self.drop_connection(&fatal.to_string());
+                self.fail(&format!("disconnecting the frontend: {fatal}"));
+            }
         }
     }
 

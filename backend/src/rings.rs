@@ -148,6 +148,12 @@ impl RequestRing {
         Ok(n)
     }
 
+    /// Whether the frontend produced requests not taken yet (a corrupt
+    /// producer index counts as yes: taking them reports it).
+    pub fn has_requests(&self) -> bool {
+        self.unconsumed() != Ok(0)
+    }
+
     /// The next unconsumed request, if any (`RING_GET_REQUEST` + `req_cons++`).
     /// The caller must answer it with [`RequestRing::push_response`] before taking
     /// another, which keeps responses from overtaking requests in the shared slots.

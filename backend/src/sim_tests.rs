@@ -1553,3 +1553,37 @@ fn each_frame_of_a_batch_is_captured_before_the_next_request_changes_it() {
     assert_eq!(crcs, [a.as_str(), b.as_str(), a.as_str()]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn requests_that_arrive_while_frames_wait_for_capture_are_served_first() {
+    let mut rig = Rig::new(&[(24, 16), (24, 16)], None, false, settings(Refresh::Off));
+    rig.create_fb(1, 24, 16, checker);
+    rig.create_fb(2, 24, 16, gradient);
+    assert_eq!(rig.status(0, set_config(0x1001, 24, 16)), 0);
+    assert_eq!(rig.status(1, set_config(0x1002, 24, 16)), 0);
+    // Flips on both rings, but only connector 0's kick has been delivered:
+    // connector 1's flip is found on its ring before any checksum is taken.
+    for (c, fb) in [(0, 0x1002), (1, 0x1001)] {
+        let fc = &mut rig.connectors[c];
+        let slot = (fc.req_prod % 32) as usize;
+        write_words(&fc.ring, 64 + slot * PACKET_SIZE, &flip(fb).encode(50)).unwrap();
+        fc.req_prod = fc.req_prod.wrapping_add(1);
+        write_words(&fc.ring, 0, &fc.req_prod.to_le_bytes()).unwrap();
+    }
+    let port = local_port(rig.connectors[0].req_port);
+    rig.device.on_ports(&[port]);
+    for c in 0..2 {
+        assert_eq!(
+            rig.take_response(c).expect("a response").status,
+            0,
+            "conn {c}"
+        );
+        assert_eq!(rig.take_events(c).len(), 1, "conn {c}: frame-done");
+        assert_eq!(rig.stats(c).frames, 2, "conn {c}: frame captured");
+    }
+    assert_eq!(
+        rig.stats(0).last_crc32,
+        Some(expected_crc(24, 16, gradient))
+    );
+    assert_eq!(rig.stats(1).last_crc32, Some(expected_crc(24, 16, checker)));
+}

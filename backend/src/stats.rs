@@ -105,7 +105,7 @@ pub struct ConnectorStats {
     pub flip_service: Summary,
     /// Wall time to capture one shown frame (checksum, `frames.csv` line) when
     /// no image was taken of it; captures run after responses and frame-done
-    /// events are out (see `Connection::capture_pending`).
+    /// events are out (see `Connection::serve_and_capture`).
     pub capture: Summary,
     /// Length of the connection, ns.
     pub connected_ns: u64,

@@ -60,15 +60,20 @@ pub fn drive<P: SharedPage>(
 ) -> Result<LoopStats, PlatformError> {
     let mut stats = LoopStats::default();
     let mut ports = Vec::new();
+    let mut is_shutdown_requested = false;
     loop {
         let now_ns = clock.now_ns();
-        if hook(frontend, env, now_ns) == Control::Shutdown {
-            frontend.request_shutdown();
-        }
         let result = frontend.poll(now_ns, env, source);
         stats.polls += 1;
         if result.is_finished {
             return Ok(stats);
+        }
+        // After the poll, so that what it just did (e.g. the last of N flips
+        // completing, after which nothing may wake the loop) is seen at once.
+        if hook(frontend, env, now_ns) == Control::Shutdown && !is_shutdown_requested {
+            is_shutdown_requested = true;
+            frontend.request_shutdown();
+            continue;
         }
         let is_event_queued = env.store.has_watch_event(frontend.watch_token())
             || config
@@ -121,6 +126,9 @@ mod tests {
         be: Rc<RefCell<SimBackend>>,
         store: MemStore,
         clock: Rc<Cell<u64>>,
+        /// Waits with nothing pending and nothing due: a real guest would
+        /// sleep until xenstore fires, possibly forever.
+        idle_waits: u32,
     }
 
     impl EventChannels for World {
@@ -162,7 +170,10 @@ mod tests {
             match next {
                 Some(t) => self.clock.set(t.max(now)),
                 // A real guest would sleep until xenstore fires.
-                None => self.clock.set(now + 100 * MS),
+                None => {
+                    self.idle_waits += 1;
+                    self.clock.set(now + 100 * MS)
+                }
             }
             Ok(WaitOutcome::DeadlinePassed)
         }
@@ -190,6 +201,7 @@ mod tests {
             be: be.clone(),
             store: store.clone(),
             clock: clock.clone(),
+            idle_waits: 0,
         };
         let mut xs = store.clone();
         xs.watch("control/shutdown", "shutdown").unwrap();
@@ -239,5 +251,71 @@ mod tests {
             (gnt.outstanding(), evt.outstanding(), pages.live()),
             (0, 0, 0)
         );
+    }
+
+    #[test]
+    fn stops_after_the_flip_limit_without_waiting_for_a_wake_up() {
+        // With `frames=N` the last frame-done leaves nothing to wake the loop:
+        // the hook must see it at once, or a real guest would sleep forever.
+        let store = MemStore::default();
+        store.set(&format!("{FE}/backend"), BE);
+        store.set(&format!("{FE}/backend-id"), "0");
+        store.set(&format!("{FE}/0/resolution"), "32x24");
+        store.set(&format!("{FE}/1/resolution"), "48x16");
+        let mut pages = FakePages::default();
+        let mut gnt = FakeGnttab::new(&pages);
+        let evt = FakeEvtchn::default();
+        let be = Rc::new(RefCell::new(SimBackend::new(
+            Rc::new(store.clone()),
+            &gnt,
+            &evt,
+            FE,
+            BE,
+        )));
+        let clock = Rc::new(Cell::new(1_000 * MS));
+        let mut world = World {
+            evt: evt.clone(),
+            be: be.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+            idle_waits: 0,
+        };
+        let mut xs = store.clone();
+        let options = Options {
+            flip_limit: Some(30),
+            ..Options::default()
+        };
+        let mut fe = Frontend::new(FE, options);
+        let mut env = Env {
+            evtchn: &mut world,
+            gnttab: &mut gnt,
+            pages: &mut pages,
+            store: &mut xs,
+        };
+        let config = LoopConfig {
+            extra_ports: &[XS_PORT],
+            hook_tokens: &[],
+        };
+        drive(
+            &mut fe,
+            &FakeClock(clock.clone()),
+            &mut env,
+            &config,
+            &mut TestPattern,
+            |fe, _env, _now| {
+                let s = fe.stats();
+                if !s.connectors.is_empty() && s.connectors.iter().all(|c| c.flips_done >= 30) {
+                    Control::Shutdown
+                } else {
+                    Control::Continue
+                }
+            },
+        )
+        .unwrap();
+        assert_eq!(fe.state(), XenbusState::Closed);
+        for conn in 0..2 {
+            assert_eq!(be.borrow().flips_of(conn).len(), 30, "connector {conn}");
+        }
+        assert_eq!(world.idle_waits, 0, "slept with nothing to wake it");
     }
 }

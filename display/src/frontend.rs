@@ -92,7 +92,7 @@ const PUBLISH_ATTEMPTS: u32 = 16;
 const NS_PER_MS: u64 = 1_000_000;
 
 /// Tunables. The defaults are the protocol's (Linux `xen_drm_front.h`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Flip rate (the `rate=` command-line option).
     pub rate_hz: u32,
@@ -116,6 +116,13 @@ pub struct Options {
     /// whole period for its frame-done and leaves no time to draw the next
     /// frame; a flip sent shortly before one completes at once.
     pub vblank_lead_ns: Option<u64>,
+    /// Completed flips per connector (over all sessions) after which it stops
+    /// flipping (`None`: no limit); one flip is in flight at a time, so no
+    /// connector overshoots. The `frames=` command-line option.
+    pub flip_limit: Option<u64>,
+    /// Clock used only to measure drawing time for the statistics (`None`:
+    /// not measured).
+    pub stats_clock: Option<fn() -> u64>,
 }
 
 impl Default for Options {
@@ -129,6 +136,8 @@ impl Default for Options {
             retry_delay_ns: 1000 * NS_PER_MS,
             reclaim_interval_ns: 50 * NS_PER_MS,
             vblank_lead_ns: Some(4 * NS_PER_MS),
+            flip_limit: None,
+            stats_clock: None,
         }
     }
 }
@@ -200,6 +209,10 @@ pub struct ConnectorStats {
     pub flip_latency_total_ns: u64,
     /// The longest such time, ns.
     pub flip_latency_max_ns: u64,
+    /// Time spent drawing frames (by [`Options::stats_clock`]), ns.
+    pub render_total_ns: u64,
+    /// The longest time spent drawing one frame, ns.
+    pub render_max_ns: u64,
     /// Flips the backend answered with an error.
     pub flip_errors: u64,
     /// Flips released by the frame-done timeout.
@@ -1239,13 +1252,20 @@ impl<P: SharedPage> Frontend<P> {
         frame: u64,
         source: &mut dyn FrameSource,
         stats: &mut ConnectorStats,
+        clock: Option<fn() -> u64>,
     ) {
+        let started = clock.map(|now| now());
         let (w, h) = (conn.mode.width, conn.mode.height);
         let mut target = FrameTarget::new(w, h, &mut conn.scratch, &conn.buffers[b].shbuf);
         source.render(conn.index, frame, &mut target);
         target.finish();
         conn.buffers[b].state = BufState::Ready(frame);
         stats.frames_rendered += 1;
+        if let (Some(now), Some(started)) = (clock, started) {
+            let took = now().saturating_sub(started);
+            stats.render_total_ns += took;
+            stats.render_max_ns = stats.render_max_ns.max(took);
+        }
     }
 
     /// Flip every connector whose deadline has come. With `is_final` unset
@@ -1261,6 +1281,13 @@ impl<P: SharedPage> Frontend<P> {
                 continue;
             }
             let stats = &mut self.stats.connectors[conn.index];
+            if self
+                .options
+                .flip_limit
+                .is_some_and(|n| stats.flips_done >= n)
+            {
+                continue;
+            }
             let ready = conn
                 .buffers
                 .iter()
@@ -1308,7 +1335,15 @@ impl<P: SharedPage> Frontend<P> {
                 .buffers
                 .iter()
                 .any(|b| matches!(b.state, BufState::Ready(_)));
-            if conn.stage != ConnStage::Running || conn.flip.is_some() || has_ready {
+            let is_limit_reached = self
+                .options
+                .flip_limit
+                .is_some_and(|n| self.stats.connectors[conn.index].flips_done >= n);
+            if conn.stage != ConnStage::Running
+                || conn.flip.is_some()
+                || has_ready
+                || is_limit_reached
+            {
                 continue;
             }
             if let Some(b) = conn.buffers.iter().position(|b| b.state == BufState::Free) {
@@ -1320,6 +1355,7 @@ impl<P: SharedPage> Frontend<P> {
                     frame,
                     source,
                     &mut self.stats.connectors[conn.index],
+                    self.options.stats_clock,
                 );
             }
         }
@@ -1469,7 +1505,14 @@ impl<P: SharedPage> Frontend<P> {
                 {
                     let frame = self.next_frame[c];
                     self.next_frame[c] += 1;
-                    Self::render(conn, 0, frame, source, &mut self.stats.connectors[c]);
+                    Self::render(
+                        conn,
+                        0,
+                        frame,
+                        source,
+                        &mut self.stats.connectors[c],
+                        self.options.stats_clock,
+                    );
                     conn.queue.push_back(Job {
                         request: Request::SetConfig(SetConfigReq {
                             fb_cookie: conn.buffers[0].fb_cookie,
@@ -1706,7 +1749,11 @@ impl<P: SharedPage> Frontend<P> {
                 at(f.sent_at_ns
                     .saturating_add(self.options.frame_done_timeout_ns));
             }
-            if conn.stage == ConnStage::Running {
+            let is_limit_reached = self
+                .options
+                .flip_limit
+                .is_some_and(|n| self.stats.connectors[conn.index].flips_done >= n);
+            if conn.stage == ConnStage::Running && !is_limit_reached {
                 if let Some(p) = &conn.pacer {
                     at(p.next_wake_ns(now_ns));
                 }

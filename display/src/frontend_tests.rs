@@ -218,6 +218,49 @@ fn connects_and_flips_two_connectors_at_60hz_with_exact_frames() {
 }
 
 #[test]
+fn flip_limit_stops_every_connector_at_exactly_that_many_flips() {
+    // Connector 1 is slower to draw for (larger), and a backend error makes
+    // one flip go again: each connector still ends at exactly 25 flips done.
+    let options = Options {
+        flip_limit: Some(25),
+        ..Options::default()
+    };
+    let mut rig = Rig::new(
+        &[("0/resolution", "32x32"), ("1/resolution", "200x100")],
+        options,
+    );
+    rig.run_until(100 * MS, |r| r.fe.is_running());
+    rig.be.knobs.fail_op = Some((XENDISPL_OP_PG_FLIP, -22, 1));
+    rig.run_until(3000 * MS, |r| {
+        r.fe.stats().connectors.iter().all(|c| c.flips_done >= 25)
+    });
+    // Well past the point where more would have been sent.
+    rig.run_until(1000 * MS, |_| false);
+    for conn in 0..2 {
+        let s = &rig.fe.stats().connectors[conn];
+        assert_eq!(s.flips_done, 25, "connector {conn}: {s:?}");
+        // The simulated backend records refused flips too.
+        assert_eq!(
+            rig.be.flips_of(conn).len() as u64,
+            25 + s.flip_errors,
+            "connector {conn}"
+        );
+        assert_eq!(s.flips_sent, 25 + s.flip_errors, "connector {conn}");
+    }
+    assert_eq!(
+        rig.fe
+            .stats()
+            .connectors
+            .iter()
+            .map(|c| c.flip_errors)
+            .sum::<u64>(),
+        1
+    );
+    // Connectors done flipping do not ask for wake-ups.
+    assert_eq!(rig.last.wake_at_ns, None);
+}
+
+#[test]
 fn locks_onto_the_display_vblank_and_holds_60hz_at_any_phase() {
     for phase_ms in [0u64, 3, 9, 16] {
         let mut rig = Rig::new(&[("0/resolution", "32x32")], Options::default());

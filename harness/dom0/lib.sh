@@ -83,23 +83,46 @@ save_console() {
     cp "$(guest_console "$1")" "/out/console-$1.log" 2>/dev/null || true
 }
 
-# guest_start CFG: sets GUEST.
+# guest_start CFG: sets GUEST (its name) and GUEST_DOMID.
 guest_start() {
     fail_if_missing "$1" "xl config"
     GUEST=$(_cfg_name "$1")
     [ -n "$GUEST" ] || result ERROR "$1 has no name = \"...\" line"
+    # xl appends to its per-domain log: start a fresh one so guest_wait reads this run's.
+    if [ -f "/var/log/xen/xl-$GUEST.log" ]; then
+        cat "/var/log/xen/xl-$GUEST.log" >>"/var/log/xen/xl-$GUEST.log.old"
+        rm -f "/var/log/xen/xl-$GUEST.log"
+    fi
     if ! xl create "$1" >"/out/xl-create-$GUEST.log" 2>&1; then
         cat "/out/xl-create-$GUEST.log"
         result ERROR "xl create $1 failed (see xl-create-$GUEST.log)"
     fi
-    milestone guest_created "$GUEST" "domid=$(xl domid "$GUEST" 2>/dev/null)"
+    # One `xl domid` per guest (xl is a heavy process under TCG); guest_wait reuses it.
+    GUEST_DOMID=$(xl domid "$GUEST" 2>/dev/null)
+    milestone guest_created "$GUEST" "domid=$GUEST_DOMID"
 }
 
 # guest_wait NAME SECONDS: 0 when the domain is gone, 1 on timeout (then it is destroyed).
-# Polls xenstore (cheap) rather than `xl` (a heavy process under TCG that starves the guest).
+# While the guest runs, this forks nothing: once a second it reads xl's log of the domain
+# (builtins only) for the line xl writes when the domain has died; a xenstore check (a fork)
+# runs every 10 s as a fallback. Each fork/exec in a PV dom0 under TCG costs tens of ms of
+# CPU and showed up as late frames in the flip scenario. Then polls xenstore until gone.
 guest_wait() {
-    _domid=$(xl domid "$1" 2>/dev/null)
+    if [ "$1" = "$GUEST" ] && [ -n "$GUEST_DOMID" ]; then
+        _domid=$GUEST_DOMID
+    else
+        _domid=$(xl domid "$1" 2>/dev/null)
+    fi
     _deadline=$((EPOCHSECONDS + $2))
+    _n=0
+    while [ -n "$_domid" ] && [ "$EPOCHSECONDS" -lt "$_deadline" ]; do
+        file_has "/var/log/xen/xl-$1.log" "has shut down" && break
+        if [ $((_n % 10)) -eq 9 ] && ! xenstore-exists "/local/domain/$_domid" 2>/dev/null; then
+            break
+        fi
+        quiet_sleep 1
+        _n=$((_n + 1))
+    done
     while [ -n "$_domid" ] && xenstore-exists "/local/domain/$_domid" 2>/dev/null; do
         [ "$EPOCHSECONDS" -ge "$_deadline" ] && break
         sleep 0.5
@@ -114,6 +137,20 @@ guest_wait() {
     log "guest $1 still running after $2 s: destroying it"
     save_console "$1"
     xl destroy "$1" >/dev/null 2>&1
+    return 1
+}
+
+# quiet_sleep SECONDS: sleep without forking (a read with a timeout on a FIFO nobody writes).
+quiet_sleep() {
+    read -r -t "$1" _ <>/run/harness/quiet.fifo || true
+}
+
+# file_has FILE TEXT: FILE exists and a line contains TEXT (builtins only, no fork).
+file_has() {
+    [ -f "$1" ] || return 1
+    while IFS= read -r _line; do
+        case "$_line" in *"$2"*) return 0 ;; esac
+    done <"$1"
     return 1
 }
 

@@ -13,7 +13,7 @@ use alloc::string::String;
 
 use demos::{DemoSource, Scene};
 use pvdispl_kernel::displayglue::{scene_for, XenstoreAwareEvents};
-use xen::platform::PlatformError;
+use xen::platform::{Clock, PlatformError};
 use xen_display::driver::{drive, Control, LoopConfig};
 use xen_display::frontend::{Env, Frontend, Options};
 use xen_display::pages::{PageAllocator, PageUse};
@@ -122,6 +122,8 @@ pub fn run(config: &DisplayConfig, scene: Option<Scene>) -> Ended {
     };
     let options = Options {
         rate_hz: config.fps,
+        flip_limit: config.frames.map(u64::from),
+        stats_clock: Some(|| xen_core::clock().map_or(0, Clock::now_ns)),
         ..Options::default()
     };
     let mut fe: Frontend<OwnedPage> = Frontend::new(DEVICE_PATH, options);
@@ -258,7 +260,8 @@ fn report(fe: &Frontend<OwnedPage>) {
         log::info!(
             "display connector {i} ({mode}{}): flips sent {}, done {}, errors {}, \
              frame-done timeouts {}, skipped deadlines {}, event id gaps {}, unexpected events {}, \
-             frames rendered {}, flip -> frame-done mean {} us max {} us, \
+             frames rendered {} (mean {} us, max {} us to draw), \
+             flip -> frame-done mean {} us max {} us, \
              PVH entry -> first flip done {first}",
             if c.is_mode_from_edid {
                 ", from EDID"
@@ -273,6 +276,8 @@ fn report(fe: &Frontend<OwnedPage>) {
             c.event_id_gaps,
             c.unexpected_events,
             c.frames_rendered,
+            c.render_total_ns / c.frames_rendered.max(1) / 1000,
+            c.render_max_ns / 1000,
             c.flip_latency_total_ns / c.flips_done.max(1) / 1000,
             c.flip_latency_max_ns / 1000
         );

@@ -31,7 +31,7 @@ name="pvdispl-$DEMO"
 cp /tmp/run.cfg "$OUT/$name.cfg"
 log "$DEMO: $FRAMES flips at $SIZE, 60 fps"
 guest_start /tmp/run.cfg
-domid=$(xl domid "$name" 2>/dev/null)
+domid=$GUEST_DOMID
 dir="$FRAMES_DIR/dom$domid-0/conn0"
 limit=$((SCENARIO_TIMEOUT - 60))
 deadline=$((EPOCHSECONDS + limit))

@@ -51,7 +51,7 @@ for scene in $SCENES; do
     } >"$cfg"
     log "scene $scene: $FLIPS flips at $SIZE"
     guest_start "$cfg"
-    domid=$(xl domid "$name" 2>/dev/null)
+    domid=$GUEST_DOMID
     if ! guest_wait "$name" 180; then
         failed="$failed $scene(timeout)"
         log "scene $scene: guest still running after 180 s"
