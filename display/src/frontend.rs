@@ -71,8 +71,10 @@ pub const DRM_FORMAT_XRGB8888: u32 = u32::from_le_bytes(*b"XR24");
 /// Bits per pixel of XRGB8888.
 const BPP: u32 = 32;
 
-/// Display buffers per connector (double buffering).
-const BUFFERS_PER_CONNECTOR: usize = 2;
+/// Display buffers per connector by default (double buffering).
+pub const DEFAULT_BUFFERS: usize = 2;
+/// Most display buffers per connector (triple buffering).
+pub const MAX_BUFFERS: usize = 3;
 
 /// Frame-done timeouts in a row after which the backend is considered lost
 /// and the connection is rebuilt.
@@ -120,6 +122,10 @@ pub struct Options {
     /// flipping (`None`: no limit); one flip is in flight at a time, so no
     /// connector overshoots. The `frames=` command-line option.
     pub flip_limit: Option<u64>,
+    /// Display buffers per connector, 2 (double buffering: the next frame is
+    /// drawn once the previous flip completed) or 3 (triple buffering: it is
+    /// drawn while the previous flip is in flight). Other values are clamped.
+    pub buffers: usize,
     /// Clock used only to measure drawing time for the statistics (`None`:
     /// not measured).
     pub stats_clock: Option<fn() -> u64>,
@@ -137,6 +143,7 @@ impl Default for Options {
             reclaim_interval_ns: 50 * NS_PER_MS,
             vblank_lead_ns: Some(4 * NS_PER_MS),
             flip_limit: None,
+            buffers: DEFAULT_BUFFERS,
             stats_clock: None,
         }
     }
@@ -990,6 +997,7 @@ impl<P: SharedPage> Frontend<P> {
     }
 
     fn create_buffers(&mut self, c: usize, env: &mut Env<'_, P>) {
+        let buffers_per_connector = self.buffers_per_connector();
         let Some(session) = self.session.as_mut() else {
             return;
         };
@@ -1001,7 +1009,7 @@ impl<P: SharedPage> Frontend<P> {
             session.failure = Some(format!("connector {c}: mode {mode} too large"));
             return;
         };
-        for b in 0..BUFFERS_PER_CONNECTOR {
+        for b in 0..buffers_per_connector {
             let shbuf = if is_be_alloc {
                 SharedBuffer::new_backend_allocated(
                     len,
@@ -1335,15 +1343,13 @@ impl<P: SharedPage> Frontend<P> {
                 .buffers
                 .iter()
                 .any(|b| matches!(b.state, BufState::Ready(_)));
-            let is_limit_reached = self
-                .options
-                .flip_limit
-                .is_some_and(|n| self.stats.connectors[conn.index].flips_done >= n);
-            if conn.stage != ConnStage::Running
-                || conn.flip.is_some()
-                || has_ready
-                || is_limit_reached
-            {
+            // Frames that will still be shown: those done and the one in flight.
+            let committed =
+                self.stats.connectors[conn.index].flips_done + u64::from(conn.flip.is_some());
+            let is_limit_reached = self.options.flip_limit.is_some_and(|n| committed >= n);
+            // A free buffer exists while a flip is in flight only with three
+            // buffers (with two, one is shown and the other is being flipped).
+            if conn.stage != ConnStage::Running || has_ready || is_limit_reached {
                 continue;
             }
             if let Some(b) = conn.buffers.iter().position(|b| b.state == BufState::Free) {
@@ -1431,6 +1437,7 @@ impl<P: SharedPage> Frontend<P> {
         }
         let is_ok = matches!(status, Ok(r) if r.status == 0);
         let is_stopping = self.shutdown.is_some();
+        let buffers_per_connector = self.buffers_per_connector();
         let Some(session) = self.session.as_mut() else {
             return;
         };
@@ -1500,7 +1507,7 @@ impl<P: SharedPage> Frontend<P> {
                 let conn = &mut session.connectors[c];
                 conn.buffers[b].is_attached = true;
                 if !is_stopping
-                    && conn.buffers.len() == BUFFERS_PER_CONNECTOR
+                    && conn.buffers.len() == buffers_per_connector
                     && conn.buffers.iter().all(|b| b.is_attached)
                 {
                     let frame = self.next_frame[c];
@@ -1728,6 +1735,11 @@ impl<P: SharedPage> Frontend<P> {
     }
 
     // ---- timing -----------------------------------------------------------------
+
+    /// Display buffers per connector ([`Options::buffers`] clamped to 2..=3).
+    fn buffers_per_connector(&self) -> usize {
+        self.options.buffers.clamp(DEFAULT_BUFFERS, MAX_BUFFERS)
+    }
 
     fn wake_at(&self, now_ns: u64) -> Option<u64> {
         let mut wake: Option<u64> = None;

@@ -218,6 +218,48 @@ fn connects_and_flips_two_connectors_at_60hz_with_exact_frames() {
 }
 
 #[test]
+fn triple_buffering_draws_during_the_flip_and_never_into_a_buffer_in_use() {
+    // Frame-done 10 ms after each flip: with three buffers the next frame is
+    // drawn while the flip is in flight (a third buffer is free), yet no
+    // buffer on screen or being flipped is ever written (the simulated
+    // backend re-hashes those at every step), and frames stay exact.
+    let options = Options {
+        buffers: 3,
+        ..Options::default()
+    };
+    let mut rig = Rig::new(
+        &[("0/resolution", "64x48"), ("1/resolution", "40x30")],
+        options,
+    );
+    rig.be.knobs.frame_done_delay_ns = 10 * MS;
+    assert!(rig.run_until(100 * MS, |r| r.fe.is_running()));
+    let mut drawn_in_flight = 0;
+    rig.run_until(5_000 * MS, |r| {
+        let s = &r.fe.stats().connectors[0];
+        // Frame 0 (SET_CONFIG) + flips done + the one in flight + one ready.
+        if s.flips_sent > s.flips_done && s.frames_rendered == s.flips_sent + 2 {
+            drawn_in_flight += 1;
+        }
+        r.flips(0) >= 120 && r.flips(1) >= 120
+    });
+    assert!(drawn_in_flight > 100, "{drawn_in_flight}");
+    assert!(rig.be.violations.is_empty(), "{:?}", rig.be.violations);
+    for conn in 0..2 {
+        for (k, f) in rig.be.flips_of(conn).iter().enumerate() {
+            let n = k as u64 + 1;
+            assert_eq!(u64::from(f.marker), n, "connector {conn} flip {k}");
+            assert_eq!(f.hash, expected_hash(n, f.width, f.height));
+        }
+        assert_eq!(rig.fe.stats().connectors[conn].skipped_deadlines, 0);
+    }
+    // Three buffers per connector were created.
+    assert_eq!(
+        rig.be.requests.get(&XENDISPL_OP_DBUF_CREATE).copied(),
+        Some(6)
+    );
+}
+
+#[test]
 fn flip_limit_stops_every_connector_at_exactly_that_many_flips() {
     // Connector 1 is slower to draw for (larger), and a backend error makes
     // one flip go again: each connector still ends at exactly 25 flips done.

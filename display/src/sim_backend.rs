@@ -158,6 +158,10 @@ struct SimConn {
     width: u32,
     height: u32,
     shown_fb: u64,
+    /// Frames the display may be reading: the one on screen and flips not
+    /// completed yet (framebuffer, hash when shown/flipped). The frontend must
+    /// not write into any of them.
+    in_use: Vec<(u64, u64)>,
 }
 
 /// The simulated backend.
@@ -349,6 +353,7 @@ impl SimBackend {
                 width: w.parse().map_err(|_| "w")?,
                 height: h.parse().map_err(|_| "h")?,
                 shown_fb: 0,
+                in_use: Vec::new(),
             });
             i += 1;
         }
@@ -387,6 +392,14 @@ impl SimBackend {
                     self.disconnect();
                     self.set_state(XenbusState::Closed);
                     return;
+                }
+                let is_busy = self.due_events.iter().any(|e| e.0 <= now_ns)
+                    || self.conns.iter().any(|c| c.ring.get(0) != c.req_cons);
+                if is_busy {
+                    // Before anything changes what is in use (checked when the
+                    // frontend talks to us: a write is caught at its next
+                    // request or frame-done, which always follow).
+                    self.check_in_use();
                 }
                 for c in 0..self.conns.len() {
                     self.serve(c, now_ns);
@@ -581,12 +594,18 @@ impl SimBackend {
                 (0, 0)
             }
             Request::FbDetach(r) => match self.fbs.remove(&r.fb_cookie) {
-                Some(_) => (0, 0),
+                Some(_) => {
+                    for conn in &mut self.conns {
+                        conn.in_use.retain(|(fb, _)| *fb != r.fb_cookie);
+                    }
+                    (0, 0)
+                }
                 None => (-XEN_ENOENT, 0),
             },
             Request::SetConfig(r) => {
                 if r.fb_cookie == 0 {
                     self.conns[c].shown_fb = 0;
+                    self.conns[c].in_use.clear();
                     return (0, 0);
                 }
                 let conn = &self.conns[c];
@@ -666,8 +685,40 @@ impl SimBackend {
             height: b.height,
             is_set_config,
         });
-        self.conns[c].shown_fb = fb_cookie;
+        let conn = &mut self.conns[c];
+        conn.shown_fb = fb_cookie;
+        if is_set_config {
+            // Shown at once, alone.
+            conn.in_use.clear();
+        }
+        conn.in_use.push((fb_cookie, hash));
         true
+    }
+
+    fn fb_hash(&self, fb_cookie: u64) -> Option<u64> {
+        let b = self.fbs.get(&fb_cookie).and_then(|d| self.bufs.get(d))?;
+        let n = (b.width * b.height) as usize;
+        Some(frame_hash((0..n).map(|i| b.pages[i / 1024].get(i % 1024))))
+    }
+
+    /// Record a violation for every framebuffer the frontend changed while
+    /// the display may be reading it (on screen, or flipped to and its
+    /// frame-done not sent yet).
+    fn check_in_use(&mut self) {
+        for c in 0..self.conns.len() {
+            for i in 0..self.conns[c].in_use.len() {
+                let (fb, hash) = self.conns[c].in_use[i];
+                let Some(now) = self.fb_hash(fb) else {
+                    continue;
+                };
+                if now != hash {
+                    self.violations.push(format!(
+                        "connector {c}: fb {fb:#x} written while the display may read it"
+                    ));
+                    self.conns[c].in_use[i].1 = now;
+                }
+            }
+        }
     }
 
     fn emit_events(&mut self, now_ns: u64) {
@@ -682,6 +733,10 @@ impl SimBackend {
                 continue;
             }
             let conn = &mut self.conns[c];
+            // The flip of `fb` is complete: frames shown before it are free.
+            if let Some(last) = conn.in_use.iter().rposition(|(f, _)| *f == fb) {
+                conn.in_use.drain(..last);
+            }
             conn.evt_id = conn
                 .evt_id
                 .wrapping_add(std::mem::take(&mut self.knobs.event_id_jump));

@@ -10,6 +10,7 @@
 //! | `idle`       | no display: only serve `control/shutdown`           |
 //! | `frames=N`   | N flips per connector then power off (0: until shutdown) |
 //! | `fps=N`      | frame pacing, 1..=240                               |
+//! | `buffers=N`  | display buffers per connector: 2 (double, default) or 3 (triple) |
 //! | `demo=NAME`  | demo scene; NAME is `[a-z0-9_-]{1,32}`               |
 //! | `loglevel=L` | `error`, `warn`, `info`, `debug` or `trace`         |
 //! | `crash=K`    | test the failure paths: `panic` or `fault` (#PF)    |
@@ -55,6 +56,8 @@ pub struct Options<'a> {
     pub frames: Option<u32>,
     /// `fps=N`.
     pub fps: Option<u32>,
+    /// `buffers=N` (2 or 3).
+    pub buffers: Option<u32>,
     /// `demo=NAME`.
     pub demo: Option<&'a str>,
     /// `loglevel=L` (default [`LogLevel::Info`]).
@@ -70,6 +73,7 @@ impl Default for Options<'_> {
             is_idle: false,
             frames: None,
             fps: None,
+            buffers: None,
             demo: None,
             log_level: LogLevel::Info,
             crash: None,
@@ -124,7 +128,7 @@ impl fmt::Display for CmdlineError<'_> {
         match self {
             CmdlineError::UnknownOption(n) => write!(
                 f,
-                "unknown option `{n}` (known: selftest, idle, frames=N, fps=N, demo=NAME, loglevel=L, crash=K)"
+                "unknown option `{n}` (known: selftest, idle, frames=N, fps=N, buffers=N, demo=NAME, loglevel=L, crash=K)"
             ),
             CmdlineError::MissingValue(n) => write!(f, "option `{n}` needs a value (`{n}=...`)"),
             CmdlineError::UnexpectedValue(n) => write!(f, "option `{n}` takes no value"),
@@ -191,6 +195,10 @@ pub fn parse(text: &str) -> Result<Options<'_>, CmdlineError<'_>> {
                 first_time(&mut seen.fps, name)?;
                 options.fps = Some(number(name, value, 1, MAX_FPS)?);
             }
+            "buffers" => {
+                first_time(&mut seen.buffers, name)?;
+                options.buffers = Some(number(name, value, 2, 3)?);
+            }
             "demo" => {
                 first_time(&mut seen.demo, name)?;
                 let value = required(name, value)?;
@@ -254,6 +262,7 @@ struct Seen {
     idle: bool,
     frames: bool,
     fps: bool,
+    buffers: bool,
     demo: bool,
     loglevel: bool,
     crash: bool,
@@ -312,10 +321,12 @@ mod tests {
 
     #[test]
     fn all_options() {
-        let o = parse(" selftest frames=120  fps=60 demo=plasma loglevel=debug ").unwrap();
+        let o =
+            parse(" selftest frames=120  fps=60 buffers=3 demo=plasma loglevel=debug ").unwrap();
         assert!(o.is_selftest);
         assert_eq!(o.frames, Some(120));
         assert_eq!(o.fps, Some(60));
+        assert_eq!(o.buffers, Some(3));
         assert_eq!(o.demo, Some("plasma"));
         assert_eq!(o.log_level, LogLevel::Debug);
         assert_eq!(o.crash, None);
@@ -418,5 +429,13 @@ mod tests {
         assert!(format!("{e}").contains("`bogus`"));
         let e = parse("fps=500").unwrap_err();
         assert_eq!(format!("{e}"), "option `fps`: 500 is outside 1..=240");
+        for bad in ["buffers=1", "buffers=4", "buffers=0"] {
+            let e = parse(bad).unwrap_err();
+            assert!(format!("{e}").ends_with("is outside 2..=3"), "{bad}: {e}");
+        }
+        assert_eq!(
+            parse("buffers=2 buffers=2"),
+            Err(CmdlineError::Duplicate("buffers"))
+        );
     }
 }

@@ -39,6 +39,8 @@ pub struct DisplayConfig {
     /// Stop after this many completed flips on every connector (`None`: run
     /// until `xl shutdown`).
     pub frames: Option<u32>,
+    /// Display buffers per connector (2: double, 3: triple buffering).
+    pub buffers: usize,
 }
 
 /// How the display run ended.
@@ -102,8 +104,9 @@ pub fn run(config: &DisplayConfig, scene: Option<Scene>) -> Ended {
         }
     };
     log::info!(
-        "display: {DEVICE_PATH} (backend {backend}), {} Hz, frames {}, source {}",
+        "display: {DEVICE_PATH} (backend {backend}), {} Hz, {} buffers per connector, frames {}, source {}",
         config.fps,
+        config.buffers,
         config.frames.map_or(
             alloc::string::String::from("unlimited"),
             |n| alloc::format!("{n}")
@@ -123,6 +126,7 @@ pub fn run(config: &DisplayConfig, scene: Option<Scene>) -> Ended {
     let options = Options {
         rate_hz: config.fps,
         flip_limit: config.frames.map(u64::from),
+        buffers: config.buffers,
         stats_clock: Some(|| xen_core::clock().map_or(0, Clock::now_ns)),
         ..Options::default()
     };

@@ -126,11 +126,12 @@ pub extern "C" fn kmain(start_info_paddr: u32) -> ! {
         LogLevel::Trace => LevelFilter::Trace,
     });
     log::info!(
-        "options: selftest={} idle={} frames={:?} fps={:?} demo={:?} loglevel={:?} crash={:?}",
+        "options: selftest={} idle={} frames={:?} fps={:?} buffers={:?} demo={:?} loglevel={:?} crash={:?}",
         options.is_selftest,
         options.is_idle,
         options.frames,
         options.fps,
+        options.buffers,
         options.demo,
         options.log_level,
         options.crash
@@ -209,6 +210,9 @@ pub extern "C" fn kmain(start_info_paddr: u32) -> ! {
     let config = display::DisplayConfig {
         fps: options.fps.unwrap_or(display::DEFAULT_FPS),
         frames: options.frames.filter(|&n| n > 0),
+        buffers: options
+            .buffers
+            .map_or(xen_display::frontend::DEFAULT_BUFFERS, |n| n as usize),
     };
     match display::run(&config, scene) {
         display::Ended::FramesDone => {

@@ -5,10 +5,11 @@
 #  - the guest powered off by itself (reason poweroff) after 600 flips on every connector;
 #  - stats.json: exactly $FLIPS flips and frame-done events, no displif rule violation,
 #    flip interval mean/p50/p99/max and whether the mean is within 16.667 ms +- 1 % are
-#    logged (milestone pacing_60hz) and quoted in the verdict, not asserted: the project
-#    measures speed targets from logged figures, never by timed pass/fail checks (shared,
-#    noisy machines; under TCG dom0 spends 13-19 ms of CPU per flip, so 60 Hz is not
-#    reachable on this rig: see the issue notes);
+#    logged (milestone pacing_60hz) and quoted in the verdict with the deadlines the guest
+#    skipped, not asserted: the project measures speed targets from logged figures, never
+#    by timed pass/fail checks (shared, noisy machines: under nested TCG a guest -> dom0 ->
+#    guest round trip is ~4 ms but spikes past 25 ms several times in 10 s, and each such
+#    spike skips a deadline, +0.17 % on the mean);
 #  - every captured frame (SET_CONFIG and each flip) has the CRC-32 of a host render of the
 #    test pattern at that resolution (expected.txt, `make flip-expect`, frames 0..900): the
 #    frame number is looked up by checksum, must start at 0 (SET_CONFIG) and strictly
@@ -32,11 +33,10 @@ errors_of() { tr -d ' \n' <"$1" | sed -n 's/.*"errors_by_rule":\({[^}]*}\).*/\1/
 backend_up() { wait_for 10 grep -q "serving /local/domain/0/backend/vdispl" "$1"; }
 
 log "starting pvdispl-backend"
-# --refresh off: frame-done as soon as a flip is captured, so the flip rate is the guest's
-# own pacing. Under TCG neither setting reaches 60 Hz: dom0 spends 13-19 ms of CPU per flip
-# per connector (cpu_ns_per_flip), and the mean interval was 48.9 ms with --refresh 60 and
-# 46.5-50.5 ms with off (2026-11-26); the 60 Hz criterion then fails, honestly.
-start_daemon backend pvdispl-backend --out "$CAP" --refresh "$REFRESH" --snapshot-frames 0,300 --snapshot-at-end
+# --refresh off: frame-done as soon as a flip is served (its checksum follows), so the flip
+# rate is the guest's own pacing. No snapshots mid-run: encoding one (~80 ms of dom0 CPU
+# under TCG) perturbs the pacing being measured; final.png is taken at the end.
+start_daemon backend pvdispl-backend --out "$CAP" --refresh "$REFRESH" --snapshot-at-end
 backend_up "$OUT/backend.log" || result ERROR "pvdispl-backend did not start (see backend.log)"
 
 # ---- phase 1 ----------------------------------------------------------------------
@@ -92,7 +92,8 @@ for conn in 0 1; do
     log "conn$conn $res: $ok of $n captured frames equal host renders (pattern frames 0..$last, $skipped skipped)"
     [ -z "$problems" ] || result FAILURE "conn$conn: $problems"
     [ "$n" -ge $((FLIPS + 1)) ] || result FAILURE "conn$conn: $n frames captured, expected at least $((FLIPS + 1))"
-    summary="$summary conn$conn $res: $flips flips, mean $mean ns (p50 $p50, p99 $p99, max $max), $ok/$n CRC = host;"
+    gskip=$(sed -n "s/.*display connector $conn (.*skipped deadlines \([0-9]*\),.*/\1/p" "$console")
+    summary="$summary conn$conn $res: $flips flips, mean $mean ns (p50 $p50, p99 $p99, max $max), guest skipped ${gskip:-?} deadlines, $ok/$n CRC = host;"
 done
 milestone phase1_ok
 
