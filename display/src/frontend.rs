@@ -226,6 +226,10 @@ pub struct ConnectorStats {
     pub frame_done_timeouts: u64,
     /// Deadlines skipped (late frames).
     pub skipped_deadlines: u64,
+    /// Of those, deadlines skipped although a frame was ready: the loop woke
+    /// more than half a period after the deadline (the guest was not run in
+    /// time), as opposed to a frame-done or drawing that came too late.
+    pub skipped_while_ready: u64,
     /// Events whose id broke the sequence 0, 1, 2, ...
     pub event_id_gaps: u64,
     /// Frame-done events for no flip in progress, duplicates, malformed events.
@@ -1309,7 +1313,13 @@ impl<P: SharedPage> Frontend<P> {
             }
             let skipped_before = pacer.skipped();
             let decision = pacer.decide(now_ns, is_ready);
-            stats.skipped_deadlines += pacer.skipped() - skipped_before;
+            let skipped = pacer.skipped() - skipped_before;
+            stats.skipped_deadlines += skipped;
+            if is_ready && !is_final {
+                // The frame was ready before this poll: the loop itself woke
+                // too late (in the final pass it was only just drawn).
+                stats.skipped_while_ready += skipped;
+            }
             if let (PaceDecision::Flip { .. }, Some(b), true) = (decision, ready, is_ready) {
                 let buf = &mut conn.buffers[b];
                 if let BufState::Ready(n) = buf.state {

@@ -375,6 +375,19 @@ fn configurable_rate_and_late_frames_are_skipped_and_counted() {
     // Frames stay consecutive even when deadlines are skipped.
     let markers: Vec<u32> = rig.be.flips_of(0).iter().map(|f| f.marker).collect();
     assert!(markers.iter().enumerate().all(|(k, &m)| m == k as u32 + 1));
+    // Those skips were late frames (frame-done too late), not late wake-ups.
+    assert_eq!(s.skipped_while_ready, 0);
+    // Now frames are on time but the guest is not run for 100 ms (three
+    // periods): the deadlines it slept through are skipped with a frame ready.
+    rig.be.knobs.frame_done_delay_ns = 2 * MS;
+    rig.run_for(500 * MS);
+    let before = rig.fe.stats().connectors[0].clone();
+    rig.now += 100 * MS;
+    rig.run_for(200 * MS);
+    let s = &rig.fe.stats().connectors[0];
+    let late_wake = s.skipped_while_ready - before.skipped_while_ready;
+    assert!((2..=3).contains(&late_wake), "{late_wake}");
+    assert_eq!(s.skipped_deadlines - before.skipped_deadlines, late_wake);
 }
 
 #[test]

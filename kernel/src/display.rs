@@ -263,7 +263,8 @@ fn report(fe: &Frontend<OwnedPage>) {
         });
         log::info!(
             "display connector {i} ({mode}{}): flips sent {}, done {}, errors {}, \
-             frame-done timeouts {}, skipped deadlines {}, event id gaps {}, unexpected events {}, \
+             frame-done timeouts {}, skipped deadlines {} ({} with a frame ready), \
+             event id gaps {}, unexpected events {}, \
              frames rendered {} (mean {} us, max {} us to draw), \
              flip -> frame-done mean {} us max {} us, \
              PVH entry -> first flip done {first}",
@@ -277,6 +278,7 @@ fn report(fe: &Frontend<OwnedPage>) {
             c.flip_errors,
             c.frame_done_timeouts,
             c.skipped_deadlines,
+            c.skipped_while_ready,
             c.event_id_gaps,
             c.unexpected_events,
             c.frames_rendered,

@@ -92,7 +92,7 @@ for conn in 0 1; do
     log "conn$conn $res: $ok of $n captured frames equal host renders (pattern frames 0..$last, $skipped skipped)"
     [ -z "$problems" ] || result FAILURE "conn$conn: $problems"
     [ "$n" -ge $((FLIPS + 1)) ] || result FAILURE "conn$conn: $n frames captured, expected at least $((FLIPS + 1))"
-    gskip=$(sed -n "s/.*display connector $conn (.*skipped deadlines \([0-9]*\),.*/\1/p" "$console")
+    gskip=$(sed -n "s/.*display connector $conn (.*skipped deadlines \([0-9]* ([0-9]* with a frame ready)\),.*/\1/p" "$console")
     summary="$summary conn$conn $res: $flips flips, mean $mean ns (p50 $p50, p99 $p99, max $max), guest skipped ${gskip:-?} deadlines, $ok/$n CRC = host;"
 done
 milestone phase1_ok
