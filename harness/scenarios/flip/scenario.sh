@@ -17,8 +17,11 @@
 # Phase 2 (restart.cfg, extra="frames=0"): once the guest flips, the backend is stopped
 # (SIGTERM) and a new one started; the guest must reconnect (its console says session 2
 # is flipping), the new backend must count flips, and `xl shutdown` must power it off.
-# That guest runs at fps=15; its intervals at the second backend are reported (pacing
-# accuracy at a rate the TCG rig sustains), not judged.
+# That guest runs at 60 Hz with triple buffering (buffers=3); its intervals at the second
+# backend are reported, not judged.
+# Neither guest is pinned to a pCPU: pinned (cpus = "1"), the flip guest often could not
+# run when its deadline came because a dom0 vCPU held pCPU 1 while pCPU 0 idled; most of its
+# skipped deadlines were then 'with a frame ready' (9-21 ms late wake-ups). Unpinned, 1-3.
 FLIPS=600
 REFRESH=off
 CAP="$OUT/capture"
@@ -129,8 +132,8 @@ wait_for 20 test -f "$s2" || result FAILURE "second backend wrote no $s2"
 f1=$(json "$s1" flips 2>/dev/null); f2=$(json "$s2" flips); e1=$(errors_of "$s1" 2>/dev/null); e2=$(errors_of "$s2")
 log "restart: first backend flips ${f1:-?} (errors ${e1:-?}), second backend flips $f2 (errors $e2), ended by $(json "$s2" ended_by)"
 m2=$(interval "$s2" mean_ns); p50b=$(interval "$s2" p50_ns); p99b=$(interval "$s2" p99_ns); maxb=$(interval "$s2" max_ns)
-log "restart guest at fps=15 (66.667 ms), second backend: interval mean $m2 p50 $p50b p99 $p99b max $maxb ns (reported, not judged)"
-milestone restart_stats "flips_before=${f1:-?} flips_after=$f2 mean15_ns=$m2"
+log "restart guest at 60 Hz, triple buffering, second backend: interval mean $m2 p50 $p50b p99 $p99b max $maxb ns (reported, not judged)"
+milestone restart_stats "flips_before=${f1:-?} flips_after=$f2 mean_ns=$m2"
 [ -n "$f2" ] && [ "$f2" -gt 0 ] || result FAILURE "second backend counted no flips"
 [ "$e2" = "{}" ] || result FAILURE "second backend saw rule violations: $e2"
 if [ -n "$timing" ]; then
@@ -140,4 +143,4 @@ else
 fi
 log "pacing: $pacing"
 milestone pacing_60hz "$pacing"
-result SUCCESS "$summary restart: ${f1:-?} flips before, $f2 after reconnect (15 Hz mean $m2 ns), clean poweroff; pacing (reported, not judged): $pacing"
+result SUCCESS "$summary restart: ${f1:-?} flips before, $f2 after reconnect (buffers=3, mean $m2 ns), clean poweroff; pacing (reported, not judged): $pacing"
