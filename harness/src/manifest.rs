@@ -38,6 +38,8 @@ pub struct ScenarioConf {
     pub dom0_modules: Vec<String>,
     /// Guest initramfs images to build.
     pub initramfs: Vec<InitramfsSpec>,
+    /// Extra Xen command-line options (`xen = ...`), e.g. dom0's vCPU count.
+    pub xen_args: Vec<String>,
 }
 
 impl Default for ScenarioConf {
@@ -49,6 +51,7 @@ impl Default for ScenarioConf {
             bins: Vec::new(),
             dom0_modules: Vec::new(),
             initramfs: Vec::new(),
+            xen_args: Vec::new(),
         }
     }
 }
@@ -130,6 +133,19 @@ impl ScenarioConf {
                         conf.timeout_s = t;
                     }
                     "needs" => conf.needs = value.split_whitespace().map(String::from).collect(),
+                    "xen" => {
+                        for arg in value.split_whitespace() {
+                            let is_plain = arg
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"_=,.:-".contains(&b));
+                            if !is_plain {
+                                return Err(format!(
+                                    "line {no}: Xen option {arg:?} has characters outside [A-Za-z0-9_=,.:-]"
+                                ));
+                            }
+                            conf.xen_args.push(arg.to_string());
+                        }
+                    }
                     _ => return Err(format!("line {no}: unknown key {key:?}")),
                 },
                 Section::Payload | Section::Bin => {
@@ -216,13 +232,14 @@ mod tests {
 
     #[test]
     fn full_example() {
-        let text = "# c\ntimeout = 200   # two hundred\nneeds = kernel backend\n\
+        let text = "# c\ntimeout = 200   # two hundred\nneeds = kernel backend\nxen = dom0_max_vcpus=1 dom0_vcpus_pin\n\
 [payload]\nvmlinuz = ${VMLINUZ}\n[bin]\npvdispl-backend = ${TARGET}/release/pvdispl-backend\n\
 [dom0-modules]\nmodules = drm_xen_front  xen-fbfront\n\
 [initramfs guest.cpio]\ninit = guest-init.sh\nmodules = drm_xen_front\n/usr/bin/k = k.bin\n";
         let c = ScenarioConf::parse(text).unwrap();
         assert_eq!(c.timeout_s, 200);
         assert_eq!(c.needs, ["kernel", "backend"]);
+        assert_eq!(c.xen_args, ["dom0_max_vcpus=1", "dom0_vcpus_pin"]);
         assert_eq!(c.payload, [("vmlinuz".into(), "${VMLINUZ}".into())]);
         assert_eq!(c.bins.len(), 1);
         assert_eq!(c.dom0_modules, ["drm_xen_front", "xen-fbfront"]);
@@ -239,6 +256,8 @@ mod tests {
         for bad in [
             "timeout = 10\n",
             "timeout = x\n",
+            "xen = dom0_mem=1G;reboot\n",
+            "xen = a\"b\n",
             "bogus = 1\n",
             "[nosuch]\n",
             "[payload]\na/b = c\n",

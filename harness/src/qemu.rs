@@ -33,6 +33,8 @@ pub struct BootSpec {
     pub timeout: Duration,
     /// Print every serial line (else a condensed view).
     pub verbose: bool,
+    /// Extra Xen command-line options (the scenario's `xen = ...`).
+    pub xen_args: Vec<String>,
 }
 
 /// A timestamped milestone.
@@ -94,10 +96,15 @@ pub fn command(spec: &BootSpec) -> Result<Command, String> {
         .args(["-serial", "stdio", "-monitor", "none", "-no-reboot"])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .args(["-kernel", &xen])
-        .args([
-            "-append",
-            "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all",
-        ])
+        .arg("-append")
+        .arg(
+            std::iter::once(
+                "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all",
+            )
+            .chain(spec.xen_args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
+        )
         // Multiboot modules: "file args,file" (commas separate modules).
         .arg("-initrd")
         .arg(format!("{vmlinuz} console=hvc0 earlyprintk=xen,{initrd}"))
@@ -328,6 +335,7 @@ mod tests {
             serial_log: "/o/serial.log".into(),
             timeout: Duration::from_secs(100),
             verbose: false,
+            xen_args: vec!["dom0_max_vcpus=1".into()],
         }
     }
 
@@ -354,6 +362,7 @@ mod tests {
             "local,path=/o/x,mount_tag=out,security_model=none"
         );
         assert!(after("-append").contains("guest_loglvl=all"));
+        assert!(after("-append").ends_with(" guest_loglvl=all dom0_max_vcpus=1"));
         assert!(args.contains(&"isa-debug-exit,iobase=0xf4,iosize=0x04".to_string()));
     }
 

@@ -154,6 +154,7 @@ pub fn run_one(opts: &RunOptions, pk: &Packages, name: &str) -> Result<Summary, 
         serial_log: out_dir.join("serial.log"),
         timeout: Duration::from_secs(timeout_s),
         verbose: opts.verbose,
+        xen_args: conf.xen_args.clone(),
     };
     let res = boot(&spec)?;
     let mut milestones = BTreeMap::new();
