@@ -59,22 +59,22 @@ run_case boot 33 "selftest fps=60 demo=plasma loglevel=info" \
     "not on Xen: no Xen CPUID leaves" \
     "memmap: 0x0000100000-0x0007fe0000 type 1" \
     'cmdline: "selftest fps=60 demo=plasma loglevel=info"' \
-    'options: selftest=true idle=false frames=None fps=Some(60) demo=Some("plasma") loglevel=Info crash=None' \
+    'options: selftest=true idle=false frames=None fps=Some(60) buffers=None demo=Some("plasma") loglevel=Info crash=None' \
     "plain PVH boot test done"
 
 run_case empty-cmdline 33 "" \
     'cmdline: ""' \
-    'options: selftest=false idle=false frames=None fps=None demo=None loglevel=Info crash=None' \
+    'options: selftest=false idle=false frames=None fps=None buffers=None demo=None loglevel=Info crash=None' \
     "plain PVH boot test done"
 
 run_case unknown-option 35 "selftest bogus=1" \
-    'ERROR: fatal: bad command line: unknown option `bogus` (known: selftest, idle, frames=N, fps=N, demo=NAME, loglevel=L, crash=K)'
+    'ERROR: fatal: bad command line: unknown option `bogus` (known: selftest, idle, frames=N, fps=N, buffers=N, demo=NAME, loglevel=L, crash=K)'
 
 run_case unknown-demo 35 "demo=nosuch" \
     'ERROR: fatal: unknown demo `nosuch`; valid: testcard, bounce, plasma, clock, stats, starfield, rotozoom'
 
 run_case frames-zero 33 "frames=0 idle" \
-    'options: selftest=false idle=true frames=Some(0) fps=None demo=None loglevel=Info crash=None' \
+    'options: selftest=false idle=true frames=Some(0) fps=None buffers=None demo=None loglevel=Info crash=None' \
     "plain PVH boot test done"
 
 run_case bad-number 35 "fps=sixty" \
