@@ -228,6 +228,18 @@ fn numeric_checks() -> Vec<Num> {
         "VCPUOP_set_singleshot_timer" = VCPUOP_SET_SINGLESHOT_TIMER,
         "VCPUOP_stop_singleshot_timer" = VCPUOP_STOP_SINGLESHOT_TIMER,
         "VCPU_SSHOTTMR_future" = VCPU_SSHOTTMR_FUTURE,
+        "VCPUOP_register_vcpu_time_memory_area" = VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA,
+    );
+    layout!(
+        v,
+        "struct vcpu_register_time_memory_area",
+        VcpuRegisterTimeMemoryArea
+    );
+    fields!(
+        v,
+        "struct vcpu_register_time_memory_area",
+        VcpuRegisterTimeMemoryArea,
+        [addr]
     );
 
     // sched.h
@@ -254,6 +266,13 @@ fn numeric_checks() -> Vec<Num> {
     );
 
     // memory.h
+    layout!(v, "struct xen_memory_reservation", XenMemoryReservation);
+    fields!(
+        v,
+        "struct xen_memory_reservation",
+        XenMemoryReservation,
+        [extent_start, nr_extents, extent_order, mem_flags, domid]
+    );
     layout!(v, "struct xen_add_to_physmap", XenAddToPhysmap);
     fields!(
         v,
@@ -264,6 +283,7 @@ fn numeric_checks() -> Vec<Num> {
     konst!(
         v,
         "XENMEM_add_to_physmap" = XENMEM_ADD_TO_PHYSMAP,
+        "XENMEM_populate_physmap" = XENMEM_POPULATE_PHYSMAP,
         "XENMAPSPACE_shared_info" = XENMAPSPACE_SHARED_INFO,
         "XENMAPSPACE_grant_table" = XENMAPSPACE_GRANT_TABLE,
         "XENMAPSPACE_gmfn" = XENMAPSPACE_GMFN,

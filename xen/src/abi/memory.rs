@@ -2,6 +2,8 @@
 
 use core::mem::size_of;
 
+/// `XENMEM_populate_physmap`: arg is [`XenMemoryReservation`].
+pub const XENMEM_POPULATE_PHYSMAP: u32 = 6;
 /// `XENMEM_add_to_physmap`: arg is [`XenAddToPhysmap`].
 pub const XENMEM_ADD_TO_PHYSMAP: u32 = 7;
 
@@ -35,3 +37,21 @@ pub struct XenAddToPhysmap {
 }
 
 const _: () = assert!(size_of::<XenAddToPhysmap>() == 24);
+
+/// `struct xen_memory_reservation`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XenMemoryReservation {
+    /// Guest handle of an array of `xen_pfn_t` (IN: the frames to populate).
+    pub extent_start: u64,
+    /// Number of extents.
+    pub nr_extents: u64,
+    /// Each extent is 2^order pages.
+    pub extent_order: u32,
+    /// `XENMEMF_*`.
+    pub mem_flags: u32,
+    /// Domain (`DOMID_SELF`).
+    pub domid: u16,
+}
+
+const _: () = assert!(size_of::<XenMemoryReservation>() == 32);

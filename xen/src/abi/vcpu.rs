@@ -6,6 +6,8 @@ use core::mem::size_of;
 pub const VCPUOP_SET_SINGLESHOT_TIMER: u32 = 8;
 /// `VCPUOP_stop_singleshot_timer`.
 pub const VCPUOP_STOP_SINGLESHOT_TIMER: u32 = 9;
+/// `VCPUOP_register_vcpu_time_memory_area`: arg is [`VcpuRegisterTimeMemoryArea`].
+pub const VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA: u32 = 13;
 /// `VCPU_SSHOTTMR_future`: fail with `-ETIME` if the deadline already passed.
 pub const VCPU_SSHOTTMR_FUTURE: u32 = 1 << 0;
 
@@ -20,3 +22,13 @@ pub struct VcpuSetSingleshotTimer {
 }
 
 const _: () = assert!(size_of::<VcpuSetSingleshotTimer>() == 16);
+
+/// `struct vcpu_register_time_memory_area` (its `addr` union, as a guest address).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VcpuRegisterTimeMemoryArea {
+    /// Guest virtual address of a `vcpu_time_info`.
+    pub addr: u64,
+}
+
+const _: () = assert!(size_of::<VcpuRegisterTimeMemoryArea>() == 8);

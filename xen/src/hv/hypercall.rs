@@ -29,10 +29,13 @@ use crate::abi::grant_table::{
     GNTTABOP_QUERY_SIZE, GNTTABOP_UNMAP_GRANT_REF,
 };
 use crate::abi::hvm::{XenHvmParam, HVMOP_GET_PARAM};
-use crate::abi::memory::{XenAddToPhysmap, XENMEM_ADD_TO_PHYSMAP};
+use crate::abi::memory::{
+    XenAddToPhysmap, XenMemoryReservation, XENMEM_ADD_TO_PHYSMAP, XENMEM_POPULATE_PHYSMAP,
+};
 use crate::abi::sched::{
     SchedPoll, SchedShutdown, SCHEDOP_POLL, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD, SCHED_POLL_MAX_PORTS,
 };
+use crate::abi::vcpu::{VcpuRegisterTimeMemoryArea, VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA};
 use crate::abi::xen::{
     VcpuTimeInfo, DOMID_SELF, HYPERCALL_ENTRY_SIZE, HYPERVISOR_EVENT_CHANNEL_OP,
     HYPERVISOR_GRANT_TABLE_OP, HYPERVISOR_HVM_OP, HYPERVISOR_MEMORY_OP, HYPERVISOR_SCHED_OP,
@@ -52,29 +55,6 @@ struct HypercallPage(UnsafeCell<[u8; PAGE_SIZE]>);
 unsafe impl Sync for HypercallPage {}
 
 static HYPERCALL_PAGE: HypercallPage = HypercallPage(UnsafeCell::new([0; PAGE_SIZE]));
-
-/// `VCPUOP_register_vcpu_time_memory_area` (`vcpu.h`).
-const VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA: u32 = 13;
-
-/// `XENMEM_populate_physmap` (`memory.h`).
-const XENMEM_POPULATE_PHYSMAP: u32 = 6;
-
-/// `struct xen_memory_reservation` (`memory.h`); not (yet) in `crate::abi`.
-#[repr(C)]
-struct XenMemoryReservation {
-    /// Handle to an array of `xen_pfn_t` (IN: gfns to populate).
-    extent_start: u64,
-    /// Number of extents.
-    nr_extents: u64,
-    /// Each extent is 2^order pages.
-    extent_order: u32,
-    /// `XENMEMF_*`.
-    mem_flags: u32,
-    /// `DOMID_SELF`.
-    domid: u16,
-}
-
-const _: () = assert!(core::mem::size_of::<XenMemoryReservation>() == 32);
 
 /// Proof that the hypercall page is installed; all hypercalls go through it.
 #[derive(Clone, Copy, Debug)]
@@ -231,7 +211,7 @@ impl Hypervisor {
         vcpu: u32,
         area: *mut VcpuTimeInfo,
     ) -> Result<(), PlatformError> {
-        let mut arg: u64 = area as u64;
+        let mut arg = VcpuRegisterTimeMemoryArea { addr: area as u64 };
         // SAFETY: `arg` is a valid `vcpu_register_time_memory_area` (one
         // guest address); the area's lifetime is the caller's obligation.
         let rc = unsafe {
@@ -240,7 +220,7 @@ impl Hypervisor {
                 [
                     u64::from(VCPUOP_REGISTER_VCPU_TIME_MEMORY_AREA),
                     u64::from(vcpu),
-                    &mut arg as *mut u64 as u64,
+                    &mut arg as *mut VcpuRegisterTimeMemoryArea as u64,
                     0,
                     0,
                 ],
