@@ -179,14 +179,28 @@ mod tests {
         }
     }
 
-    #[test]
-    fn drives_to_flipping_and_shuts_down_on_the_control_node() {
+    /// A frontend's world: xenstore with the device's nodes (one connector
+    /// per resolution), fake grants/pages/event channels, the simulated
+    /// backend and the clock its `wait` advances.
+    struct Setup {
+        store: MemStore,
+        pages: FakePages,
+        gnt: FakeGnttab,
+        evt: FakeEvtchn,
+        be: Rc<RefCell<SimBackend>>,
+        clock: Rc<Cell<u64>>,
+        world: World,
+    }
+
+    fn setup(resolutions: &[&str]) -> Setup {
         let store = MemStore::default();
         store.set(&format!("{FE}/backend"), BE);
         store.set(&format!("{FE}/backend-id"), "0");
-        store.set(&format!("{FE}/0/resolution"), "32x24");
-        let mut pages = FakePages::default();
-        let mut gnt = FakeGnttab::new(&pages);
+        for (i, r) in resolutions.iter().enumerate() {
+            store.set(&format!("{FE}/{i}/resolution"), r);
+        }
+        let pages = FakePages::default();
+        let gnt = FakeGnttab::new(&pages);
         let evt = FakeEvtchn::default();
         let be = Rc::new(RefCell::new(SimBackend::new(
             Rc::new(store.clone()),
@@ -196,13 +210,35 @@ mod tests {
             BE,
         )));
         let clock = Rc::new(Cell::new(1_000 * MS));
-        let mut world = World {
+        let world = World {
             evt: evt.clone(),
             be: be.clone(),
             store: store.clone(),
             clock: clock.clone(),
             idle_waits: 0,
         };
+        Setup {
+            store,
+            pages,
+            gnt,
+            evt,
+            be,
+            clock,
+            world,
+        }
+    }
+
+    #[test]
+    fn drives_to_flipping_and_shuts_down_on_the_control_node() {
+        let Setup {
+            store,
+            mut pages,
+            mut gnt,
+            evt,
+            be,
+            clock,
+            mut world,
+        } = setup(&["32x24"]);
         let mut xs = store.clone();
         xs.watch("control/shutdown", "shutdown").unwrap();
         let mut fe = Frontend::new(FE, Options::default());
@@ -257,29 +293,15 @@ mod tests {
     fn stops_after_the_flip_limit_without_waiting_for_a_wake_up() {
         // With `frames=N` the last frame-done leaves nothing to wake the loop:
         // the hook must see it at once, or a real guest would sleep forever.
-        let store = MemStore::default();
-        store.set(&format!("{FE}/backend"), BE);
-        store.set(&format!("{FE}/backend-id"), "0");
-        store.set(&format!("{FE}/0/resolution"), "32x24");
-        store.set(&format!("{FE}/1/resolution"), "48x16");
-        let mut pages = FakePages::default();
-        let mut gnt = FakeGnttab::new(&pages);
-        let evt = FakeEvtchn::default();
-        let be = Rc::new(RefCell::new(SimBackend::new(
-            Rc::new(store.clone()),
-            &gnt,
-            &evt,
-            FE,
-            BE,
-        )));
-        let clock = Rc::new(Cell::new(1_000 * MS));
-        let mut world = World {
-            evt: evt.clone(),
-            be: be.clone(),
-            store: store.clone(),
-            clock: clock.clone(),
-            idle_waits: 0,
-        };
+        let Setup {
+            store,
+            mut pages,
+            mut gnt,
+            be,
+            clock,
+            mut world,
+            ..
+        } = setup(&["32x24", "48x16"]);
         let mut xs = store.clone();
         let options = Options {
             flip_limit: Some(30),
