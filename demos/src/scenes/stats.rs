@@ -15,7 +15,8 @@ use core::fmt::Write;
 
 use embedded_graphics::draw_target::DrawTarget;
 use embedded_graphics::geometry::{Point, Size};
-use embedded_graphics::mono_font::ascii::FONT_10X20;
+use embedded_graphics::mono_font::ascii::{FONT_10X20, FONT_5X8, FONT_6X10, FONT_7X13, FONT_9X15};
+use embedded_graphics::mono_font::MonoFont;
 use embedded_graphics::pixelcolor::{Rgb888, RgbColor};
 use embedded_graphics::primitives::Rectangle;
 
@@ -35,6 +36,59 @@ pub const SLOW: Rgb888 = Rgb888::new(0xF0, 0xB0, 0x30);
 pub const LATE: Rgb888 = Rgb888::new(0xF0, 0x40, 0x40);
 /// Text colour.
 pub const TEXT: Rgb888 = Rgb888::new(0xD8, 0xE0, 0xE8);
+
+/// Text rows above the graph: title, a blank row, five figures, the graph caption.
+const TEXT_ROWS: u32 = 8;
+/// Characters in the widest line (the caption with three-digit counts and 99.999 ms).
+const WIDEST_LINE: u32 = 52;
+
+/// The font, its integer scale and the row pitch of the text above the graph.
+#[derive(Debug, Clone, Copy)]
+pub struct TextLayout {
+    /// The font.
+    pub font: &'static MonoFont<'static>,
+    /// Integer scale (pixel doubling) of the font.
+    pub scale: u32,
+    /// Distance between text rows, pixels.
+    pub line_h: u32,
+}
+
+impl TextLayout {
+    /// The largest font whose [`TEXT_ROWS`] rows fit between the top margin
+    /// and the graph panel of a `w × h` target and whose widest line fits the
+    /// width; the smallest font when none does (rows that do not fit are then
+    /// left out by `draw`). From 1080 rows up the 10x20 font is scaled.
+    pub fn new(w: u32, h: u32) -> Self {
+        let margin = (w / 40).max(2);
+        let pad = margin / 2;
+        let g = GraphLayout::new(w, h);
+        let room_h = (g.plot.top_left.y as u32).saturating_sub(pad + margin);
+        let room_w = w.saturating_sub(2 * margin);
+        let big = (h / 540).max(1);
+        let candidates: [(&'static MonoFont<'static>, u32, u32); 5] = [
+            (&FONT_10X20, big, 4 * big),
+            (&FONT_9X15, 1, 3),
+            (&FONT_7X13, 1, 2),
+            (&FONT_6X10, 1, 2),
+            (&FONT_5X8, 1, 1),
+        ];
+        let fit = |&(font, scale, gap): &(&'static MonoFont<'static>, u32, u32)| {
+            let size = font.character_size;
+            let line_h = size.height * scale + gap;
+            TEXT_ROWS * line_h <= room_h && WIDEST_LINE * size.width * scale <= room_w
+        };
+        let (font, scale, gap) = candidates
+            .iter()
+            .copied()
+            .find(|c| fit(c))
+            .unwrap_or(candidates[candidates.len() - 1]);
+        Self {
+            font,
+            scale,
+            line_h: font.character_size.height * scale + gap,
+        }
+    }
+}
 
 /// Where the graph is drawn for a given size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,20 +202,27 @@ where
     let stats: &FrameStats<'_> = &input.stats;
     let fps = input.fps();
     let target_us = 1_000_000 / fps;
-    let scale = (h / 540).max(1);
-    let font = &FONT_10X20;
-    let line_h = (font.character_size.height + 4) * scale;
-
-    draw_text(
-        target,
-        "pvdispl guest stats",
-        o + Point::new(margin as i32, margin as i32),
-        Anchor::TopLeft,
+    let TextLayout {
         font,
         scale,
-        Rgb888::WHITE,
-        None,
-    )?;
+        line_h,
+    } = TextLayout::new(w, h);
+    // Rows must end above the caption, which sits just above the panel.
+    let caption_y = panel.top_left.y - line_h as i32;
+    let fits = |row: u32| (margin + (row + 1) * line_h) as i32 <= caption_y;
+
+    if fits(0) {
+        draw_text(
+            target,
+            "pvdispl guest stats",
+            o + Point::new(margin as i32, margin as i32),
+            Anchor::TopLeft,
+            font,
+            scale,
+            Rgb888::WHITE,
+            None,
+        )?;
+    }
     let mut lines: [TextBuf<64>; 5] = Default::default();
     let _ = write!(lines[0], "frame     {frame}");
     let nanos = 1_000_000_000 / u64::from(fps);
@@ -191,6 +252,9 @@ where
         share % 100
     );
     for (i, line) in lines.iter().enumerate() {
+        if !fits(i as u32 + 2) {
+            break;
+        }
         let color = if i == 4 && stats.late_frames > 0 {
             LATE
         } else {
@@ -263,20 +327,26 @@ where
         let _ = write!(caption, "frame intervals: no samples yet");
     } else {
         let mean = sum_us / shown.len() as u64;
-        let _ = write!(
-            caption,
-            "last {} intervals: mean {}.{:03} ms  max {}.{:03} ms",
-            shown.len(),
-            mean / 1000,
-            mean % 1000,
-            max_us / 1000,
-            max_us % 1000
-        );
+        let is_narrow = WIDEST_LINE * font.character_size.width * scale > w - 2 * margin;
+        if is_narrow {
+            // The short form (at most 17 characters) where the full caption is clipped.
+            let _ = write!(caption, "mean {}.{:03} ms", mean / 1000, mean % 1000);
+        } else {
+            let _ = write!(
+                caption,
+                "last {} intervals: mean {}.{:03} ms  max {}.{:03} ms",
+                shown.len(),
+                mean / 1000,
+                mean % 1000,
+                max_us / 1000,
+                max_us % 1000
+            );
+        }
     }
     draw_text(
         target,
         caption.as_str(),
-        Point::new(plot.top_left.x, plot.top_left.y - pad - line_h as i32),
+        Point::new(plot.top_left.x, caption_y),
         Anchor::TopLeft,
         font,
         scale,
