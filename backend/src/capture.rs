@@ -213,10 +213,8 @@ impl ImageWorker {
             .name("capture-images".into())
             .spawn(move || {
                 // Below the device threads: images may wait, flips may not.
-                // SAFETY: setpriority only reads its integer arguments; who = 0
-                // with PRIO_PROCESS is the calling thread on Linux.
-                if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) } != 0 {
-                    log::warn!("capture: could not lower the image thread's priority");
+                if let Err(e) = crate::os::rusage::lower_thread_priority() {
+                    log::warn!("capture: could not lower the image thread's priority: {e}");
                 }
                 let mut written = Vec::new();
                 let mut apng_frames = Vec::new();
