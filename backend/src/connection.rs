@@ -382,7 +382,7 @@ impl Connection {
     /// meanwhile (its kick is still pending, but need not wait behind a
     /// checksum). Called once the fired ports have been served.
     pub fn serve_and_capture(&mut self, platform: &mut Platform) -> Result<(), Fatal> {
-        loop {
+        for _ in 0..self.settings.max_capture_rounds.max(1) {
             for index in 0..self.connectors.len() {
                 if self.connectors[index].requests.has_requests() {
                     self.serve_counted(index, platform)?;
@@ -397,6 +397,8 @@ impl Connection {
             };
             self.capture_connector(index, platform);
         }
+        // Still more: left for the loop's next turn (`has_backlog`).
+        Ok(())
     }
 
     /// Publish due frame-done events on every connector.
@@ -422,6 +424,7 @@ impl Connection {
             connector: index as u32,
             what,
         };
+        let mut served = 0;
         loop {
             while let Some(taken) = self.connectors[index]
                 .requests
@@ -515,6 +518,13 @@ impl Connection {
                         .notify(self.connectors[index].req_port)
                         .map_err(|e| Fatal::Host(format!("notify req channel: {e}")))?;
                 }
+                served += 1;
+                if served >= self.settings.max_requests_per_serve.max(1) {
+                    // A frontend that never stops producing must not keep this
+                    // thread from its other work (xenstore, stop): the rest is
+                    // backlog (`has_backlog`), served on the loop's next turn.
+                    return Ok(());
+                }
             }
             if !self.connectors[index]
                 .requests
@@ -524,6 +534,16 @@ impl Connection {
                 return Ok(());
             }
         }
+    }
+
+    /// Whether requests or shown frames wait (after `max_requests_per_serve`
+    /// requests or `max_capture_rounds` rounds (`Settings`) the backend returns to its
+    /// loop; the frontend will not kick again for requests already queued,
+    /// so the loop must come back by itself: [`Connection::serve_and_capture`]).
+    pub fn has_backlog(&self) -> bool {
+        self.connectors
+            .iter()
+            .any(|c| c.requests.has_requests() || c.pending_capture.is_some())
     }
 
     /// Count (and log once per connection) a request accepted although its

@@ -273,19 +273,26 @@ fn serve_device(
             return Ok(());
         }
         device.on_timer();
-        let now = device.platform_mut().now_ns();
-        let timeout = device
-            .next_deadline_ns()
-            .map(|deadline| Duration::from_nanos(deadline.saturating_sub(now)).min(MAX_SLEEP))
-            .unwrap_or(MAX_SLEEP);
-        // Round up to whole ms so a due event is not polled for repeatedly.
-        let timeout_ms = timeout.as_nanos().div_ceil(1_000_000) as u64;
+        let timeout_ms = if device.has_backlog() {
+            // Work left from the last turn: look at xenstore and the ports, do not sleep.
+            0
+        } else {
+            let now = device.platform_mut().now_ns();
+            let timeout = device
+                .next_deadline_ns()
+                .map(|deadline| Duration::from_nanos(deadline.saturating_sub(now)).min(MAX_SLEEP))
+                .unwrap_or(MAX_SLEEP);
+            // Round up to whole ms so a due event is not polled for repeatedly.
+            timeout.as_nanos().div_ceil(1_000_000) as u64
+        };
         let ready = poll::wait_readable(&[xs_fd, evtchn.raw_fd()], Some(timeout_ms))
             .map_err(|e| e.to_string())?;
         if ready[1] {
             let ports: Vec<EvtchnPort> = evtchn.take_pending().map_err(|e| e.to_string())?;
             device.on_ports(&ports);
             evtchn.unmask(&ports).map_err(|e| e.to_string())?;
+        } else if device.has_backlog() {
+            device.on_backlog();
         }
     }
 }

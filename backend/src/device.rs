@@ -263,6 +263,17 @@ impl Device {
             }
         }
         // Every ring is served and every due event is out: now the checksums.
+        self.on_backlog();
+    }
+
+    /// Whether requests or shown frames are left for the loop's next turn
+    /// (the work per call is bounded; no kick comes for what was left).
+    pub fn has_backlog(&self) -> bool {
+        self.connection.as_ref().is_some_and(|c| c.has_backlog())
+    }
+
+    /// Serve queued requests and checksum shown frames (a bounded amount).
+    pub fn on_backlog(&mut self) {
         if let Some(connection) = self.connection.as_mut() {
             if let Err(fatal) = connection.serve_and_capture(&mut self.platform) {
                 connection.record_fatal(&fatal);

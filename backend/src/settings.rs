@@ -30,6 +30,11 @@ pub struct Settings {
     pub log_frames: bool,
     /// How often a full event page is re-checked, ns.
     pub event_retry_ns: u64,
+    /// Requests served from one ring per call before the device thread
+    /// returns to its loop (xenstore, stop); the rest is backlog.
+    pub max_requests_per_serve: usize,
+    /// Serve-then-checksum rounds per wake-up of the device thread.
+    pub max_capture_rounds: usize,
 }
 
 impl Default for Settings {
@@ -45,6 +50,8 @@ impl Default for Settings {
             apng_max_frames: 600,
             log_frames: false,
             event_retry_ns: 1_000_000,
+            max_requests_per_serve: 16,
+            max_capture_rounds: 16,
         }
     }
 }
