@@ -12,7 +12,7 @@ use xen::abi::displif::XENDISPL_FIELD_BE_VERSIONS;
 use xen::abi::xenbus::XenbusState;
 use xen::types::{DomId, EvtchnPort};
 
-use crate::connection::Connection;
+use crate::connection::{Connection, Fatal};
 use crate::frontend_cfg::{self, SUPPORTED_VERSIONS};
 use crate::lifecycle::{step, Phase, Step};
 use crate::limits::Budget;
@@ -253,14 +253,7 @@ impl Device {
     /// Event channels fired.
     pub fn on_ports(&mut self, ports: &[EvtchnPort]) {
         for &port in ports {
-            let Some(connection) = self.connection.as_mut() else {
-                return;
-            };
-            if let Err(fatal) = connection.on_port(port, &mut self.platform) {
-                connection.record_fatal(&fatal);
-                self.drop_connection(&fatal.to_string());
-                self.fail(&format!("disconnecting the frontend: {fatal}"));
-            }
+            self.with_connection(|c, platform| c.on_port(port, platform));
         }
         // Every ring is served and every due event is out: now the checksums.
         self.on_backlog();
@@ -274,23 +267,27 @@ impl Device {
 
     /// Serve queued requests and checksum shown frames (a bounded amount).
     pub fn on_backlog(&mut self) {
-        if let Some(connection) = self.connection.as_mut() {
-            if let Err(fatal) = connection.serve_and_capture(&mut self.platform) {
-                connection.record_fatal(&fatal);
-                self.drop_connection(&fatal.to_string());
-                self.fail(&format!("disconnecting the frontend: {fatal}"));
-            }
-        }
+        self.with_connection(Connection::serve_and_capture);
     }
 
     /// Timer expired (or any wake-up): publish due events.
     pub fn on_timer(&mut self) {
-        if let Some(connection) = self.connection.as_mut() {
-            if let Err(fatal) = connection.on_timer(&mut self.platform) {
-                connection.record_fatal(&fatal);
-                self.drop_connection(&fatal.to_string());
-                self.fail(&format!("disconnecting the frontend: {fatal}"));
-            }
+        self.with_connection(Connection::on_timer);
+    }
+
+    /// Run `work` on the connection, if any; a fatal error disconnects the
+    /// frontend (recorded in its stats, backend state Closing).
+    fn with_connection(
+        &mut self,
+        work: impl FnOnce(&mut Connection, &mut Platform) -> Result<(), Fatal>,
+    ) {
+        let Some(connection) = self.connection.as_mut() else {
+            return;
+        };
+        if let Err(fatal) = work(connection, &mut self.platform) {
+            connection.record_fatal(&fatal);
+            self.drop_connection(&fatal.to_string());
+            self.fail(&format!("disconnecting the frontend: {fatal}"));
         }
     }
 

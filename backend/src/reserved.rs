@@ -21,28 +21,13 @@
 //! counts that as the warning `stale-slot-bytes`); any other non-zero reserved
 //! byte is still `reserved-not-zero`.
 
-use core::mem::size_of;
 use core::ops::Range;
 
-use xen::abi::displif::{
-    DbufCreateReq, DbufDestroyReq, FbAttachReq, FbDetachReq, GetEdidReq, Packet, PageFlipReq,
-    SetConfigReq, PACKET_OPERATION_OFFSET, PACKET_OP_OFFSET, PACKET_SIZE, XENDISPL_OP_DBUF_CREATE,
-    XENDISPL_OP_DBUF_DESTROY, XENDISPL_OP_FB_ATTACH, XENDISPL_OP_FB_DETACH, XENDISPL_OP_GET_EDID,
-    XENDISPL_OP_PG_FLIP, XENDISPL_OP_SET_CONFIG,
-};
+use xen::abi::displif::{Packet, Request, PACKET_OPERATION_OFFSET, PACKET_OP_OFFSET, PACKET_SIZE};
 
 /// The reserved byte ranges of a request with `operation`; `None` if unknown.
 pub fn reserved_ranges(operation: u8) -> Option<[Range<usize>; 2]> {
-    let op_size = match operation {
-        XENDISPL_OP_DBUF_CREATE => size_of::<DbufCreateReq>(),
-        XENDISPL_OP_DBUF_DESTROY => size_of::<DbufDestroyReq>(),
-        XENDISPL_OP_FB_ATTACH => size_of::<FbAttachReq>(),
-        XENDISPL_OP_FB_DETACH => size_of::<FbDetachReq>(),
-        XENDISPL_OP_SET_CONFIG => size_of::<SetConfigReq>(),
-        XENDISPL_OP_PG_FLIP => size_of::<PageFlipReq>(),
-        XENDISPL_OP_GET_EDID => size_of::<GetEdidReq>(),
-        _ => return None,
-    };
+    let op_size = Request::op_struct_size(operation)?;
     Some([
         PACKET_OPERATION_OFFSET + 1..PACKET_OP_OFFSET,
         PACKET_OP_OFFSET + op_size..PACKET_SIZE,
@@ -90,7 +75,11 @@ pub fn check(packet: &Packet, previous: Option<&Packet>) -> Reserved {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xen::abi::displif::{Request, Response};
+    use xen::abi::displif::{
+        PageFlipReq, Response, XENDISPL_OP_DBUF_CREATE, XENDISPL_OP_DBUF_DESTROY,
+        XENDISPL_OP_FB_ATTACH, XENDISPL_OP_FB_DETACH, XENDISPL_OP_GET_EDID, XENDISPL_OP_PG_FLIP,
+        XENDISPL_OP_SET_CONFIG,
+    };
     use xen::abi::errno::XEN_EINVAL;
 
     const OPS: [u8; 7] = [

@@ -83,6 +83,22 @@ save_console() {
     cp "$(guest_console "$1")" "/out/console-$1.log" 2>/dev/null || true
 }
 
+# demo_cfg FILE NAME SCENE SIZE FRAMES: write an xl config for the pvdispl unikernel
+# (/payload/pvdispl) showing demo SCENE on one WxH connector for FRAMES flips at 60 fps.
+demo_cfg() {
+    {
+        echo "name = \"$2\""
+        echo 'type = "pvh"'
+        echo 'kernel = "/payload/pvdispl"'
+        echo 'memory = 64'
+        echo 'vcpus = 1'
+        echo "vdispl = [ 'backend=0,be-alloc=0,connectors=c0:$4' ]"
+        echo "extra = \"demo=$3 fps=60 frames=$5\""
+        echo 'on_poweroff = "destroy"'
+        echo 'on_crash = "destroy"'
+    } >"$1"
+}
+
 # guest_start CFG: sets GUEST (its name) and GUEST_DOMID.
 guest_start() {
     fail_if_missing "$1" "xl config"

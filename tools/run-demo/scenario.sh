@@ -17,17 +17,7 @@ wait_for 10 grep -q "serving /local/domain/0/backend/vdispl" "$OUT/backend.log" 
     || result ERROR "pvdispl-backend did not start (see backend.log)"
 
 name="pvdispl-$DEMO"
-{
-    echo "name = \"$name\""
-    echo 'type = "pvh"'
-    echo 'kernel = "/payload/pvdispl"'
-    echo 'memory = 64'
-    echo 'vcpus = 1'
-    echo "vdispl = [ 'backend=0,be-alloc=0,connectors=c0:$SIZE' ]"
-    echo "extra = \"demo=$DEMO fps=60 frames=$FRAMES\""
-    echo 'on_poweroff = "destroy"'
-    echo 'on_crash = "destroy"'
-} >/tmp/run.cfg
+demo_cfg /tmp/run.cfg "$name" "$DEMO" "$SIZE" "$FRAMES"
 cp /tmp/run.cfg "$OUT/$name.cfg"
 log "$DEMO: $FRAMES flips at $SIZE, 60 fps"
 guest_start /tmp/run.cfg

@@ -38,17 +38,7 @@ for scene in $SCENES; do
     count=$((count + 1))
     name="demo-$scene"
     cfg="/tmp/$name.cfg"
-    {
-        echo "name = \"$name\""
-        echo 'type = "pvh"'
-        echo 'kernel = "/payload/pvdispl"'
-        echo 'memory = 64'
-        echo 'vcpus = 1'
-        echo "vdispl = [ 'backend=0,be-alloc=0,connectors=c0:$SIZE' ]"
-        echo "extra = \"demo=$scene fps=60 frames=$FLIPS\""
-        echo 'on_poweroff = "destroy"'
-        echo 'on_crash = "destroy"'
-    } >"$cfg"
+    demo_cfg "$cfg" "$name" "$scene" "$SIZE" "$FLIPS"
     log "scene $scene: $FLIPS flips at $SIZE"
     guest_start "$cfg"
     domid=$GUEST_DOMID

@@ -414,8 +414,9 @@ impl Request {
         }
     }
 
-    /// Size of the operation's struct inside the `op` union.
-    const fn op_struct_size(operation: u8) -> Option<usize> {
+    /// Size of the operation's struct inside the `op` union (`None`: unknown
+    /// operation); the union's bytes past it are reserved.
+    pub const fn op_struct_size(operation: u8) -> Option<usize> {
         Some(match operation {
             XENDISPL_OP_DBUF_CREATE => size_of::<DbufCreateReq>(),
             XENDISPL_OP_DBUF_DESTROY => size_of::<DbufDestroyReq>(),
