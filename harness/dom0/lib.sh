@@ -198,6 +198,10 @@ run_guest() {
         log "guest $GUEST crashed before its init ran ($GUEST_CRASH): starting it once more"
         milestone guest_retry "$GUEST" "$GUEST_CRASH"
         GUEST_RETRIED=" (the guest was started twice: the first boot died in early boot: $GUEST_CRASH)"
+        # The crashed domain can hold its name a little longer (seen: "Domain with name ...
+        # already exists" from the second xl create): make sure it is gone first.
+        xl destroy "$GUEST" >/dev/null 2>&1
+        wait_for 30 _guest_gone "$GUEST" || log "warning: a domain named $GUEST still exists"
         guest_start "$1"
         guest_wait "$GUEST" "$2" || result FAILURE "guest $GUEST still running after $2 s"
     fi
